@@ -1,0 +1,2 @@
+export { ClickHouse, ClickHouseArgs } from "./clickhouse";
+export * from "./render";

@@ -1,0 +1,167 @@
+/**
+ * Pure renderers for the files mounted into `config.d/` and `users.d/`. Passwords are never
+ * rendered: the files name environment variables (`from_env`) that the StatefulSet fills from a
+ * Secret, so the ConfigMaps hold nothing secret.
+ */
+
+/** Environment variables the pod receives from Secrets; the rendered XML refers to them by name. */
+export const ENV = {
+    adminPassword: "CLICKHOUSE_ADMIN_PASSWORD",
+    readonlyPassword: "CLICKHOUSE_READONLY_PASSWORD",
+    kafkaSaslPassword: "KAFKA_SASL_PASSWORD",
+} as const;
+
+export const PORTS = { http: 8123, native: 9000, interserver: 9009 } as const;
+
+/** Where the Kafka cluster CA certificate is mounted when the Kafka client uses TLS. */
+export const KAFKA_CA_DIR = "/etc/clickhouse-server/kafka-ca";
+
+export type LogLevel = "trace" | "debug" | "information" | "warning" | "error";
+
+export interface KafkaClientSettings {
+    /** librdkafka security.protocol. */
+    readonly securityProtocol: "PLAINTEXT" | "SSL" | "SASL_PLAINTEXT" | "SASL_SSL";
+    readonly saslMechanism?: "SCRAM-SHA-512" | "SCRAM-SHA-256" | "PLAIN";
+    readonly saslUsername?: string;
+    /** File name of the CA certificate inside KAFKA_CA_DIR, when TLS is on. */
+    readonly caFile?: string;
+}
+
+export interface UserSettings {
+    readonly adminUser: string;
+    readonly readonlyUser: string;
+    /** CIDRs allowed to log in; default: anywhere (the Service is cluster-internal). */
+    readonly networks?: readonly string[];
+}
+
+/** Escapes text for an XML element body or attribute. */
+export function xmlEscape(value: string): string {
+    return value
+        .replace(/&/g, "&amp;")
+        .replace(/</g, "&lt;")
+        .replace(/>/g, "&gt;")
+        .replace(/"/g, "&quot;")
+        .replace(/'/g, "&apos;");
+}
+
+/** A tiny element tree so every value passes through one escaping point. */
+type Node = { tag: string; attrs?: Record<string, string>; children?: Array<Node | string> };
+
+function el(tag: string, children: Array<Node | string> = [], attrs?: Record<string, string>): Node {
+    if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(tag)) throw new Error(`invalid XML element name '${tag}'`);
+    return attrs ? { tag, attrs, children } : { tag, children };
+}
+
+function serialise(node: Node, indent = ""): string {
+    const attrs = Object.entries(node.attrs ?? {})
+        .map(([k, v]) => ` ${k}="${xmlEscape(v)}"`)
+        .join("");
+    const children = node.children ?? [];
+    if (children.length === 0) return `${indent}<${node.tag}${attrs}/>`;
+    if (children.length === 1 && typeof children[0] === "string") {
+        return `${indent}<${node.tag}${attrs}>${xmlEscape(children[0])}</${node.tag}>`;
+    }
+    const inner = children
+        .map((c) => (typeof c === "string" ? `${indent}    ${xmlEscape(c)}` : serialise(c, indent + "    ")))
+        .join("\n");
+    return `${indent}<${node.tag}${attrs}>\n${inner}\n${indent}</${node.tag}>`;
+}
+
+function document(comment: string, root: Node): string {
+    return `<?xml version="1.0"?>\n<!-- ${comment.replace(/--/g, "- -")} -->\n${serialise(root)}\n`;
+}
+
+/** config.d/network.xml: listen on every interface, fixed ports, no interserver exposure beyond the pod network. */
+export function renderNetworkConfig(): string {
+    return document(
+        "Managed by kafka-clickhouse-stack: listeners and ports.",
+        el("clickhouse", [
+            el("listen_host", ["0.0.0.0"]),
+            el("listen_host", ["::"]),
+            el("listen_try", ["1"]),
+            el("http_port", [String(PORTS.http)]),
+            el("tcp_port", [String(PORTS.native)]),
+            el("interserver_http_port", [String(PORTS.interserver)]),
+            el("max_connections", ["1024"]),
+        ]),
+    );
+}
+
+/** config.d/logging.xml: logs to the console only, so `kubectl logs` shows them and no disk fills. */
+export function renderLoggingConfig(level: LogLevel): string {
+    return document(
+        "Managed by kafka-clickhouse-stack: console logging.",
+        el("clickhouse", [
+            el("logger", [
+                el("level", [level]),
+                el("console", ["1"]),
+                el("log", [], { remove: "remove" }),
+                el("errorlog", [], { remove: "remove" }),
+            ]),
+        ]),
+    );
+}
+
+/**
+ * config.d/kafka.xml: librdkafka settings for every Kafka engine table. The SASL password comes
+ * from the environment (filled from a Secret), so neither this file nor any DDL holds it.
+ */
+export function renderKafkaConfig(settings: KafkaClientSettings): string {
+    const children: Node[] = [el("security_protocol", [settings.securityProtocol.toLowerCase()])];
+    const sasl = settings.securityProtocol.startsWith("SASL_");
+    if (sasl) {
+        if (!settings.saslMechanism || !settings.saslUsername) {
+            throw new Error(`Kafka security protocol ${settings.securityProtocol} needs saslMechanism and saslUsername`);
+        }
+        children.push(
+            el("sasl_mechanism", [settings.saslMechanism]),
+            el("sasl_username", [settings.saslUsername]),
+            el("sasl_password", [], { from_env: ENV.kafkaSaslPassword }),
+        );
+    }
+    if (settings.securityProtocol.endsWith("SSL") && settings.caFile) {
+        children.push(el("ssl_ca_location", [`${KAFKA_CA_DIR}/${settings.caFile}`]));
+    }
+    return document(
+        "Managed by kafka-clickhouse-stack: Kafka client settings; the password is read from the environment.",
+        el("clickhouse", [el("kafka", children)]),
+    );
+}
+
+/**
+ * users.d/users.xml: removes the password-less `default` user, adds an admin (access management,
+ * used by the DDL provider) and a read-only user. Passwords come from the environment.
+ */
+export function renderUsersConfig(users: UserSettings): string {
+    for (const name of [users.adminUser, users.readonlyUser]) {
+        if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`invalid ClickHouse user name '${name}'`);
+    }
+    if (users.adminUser === users.readonlyUser) throw new Error("admin and read-only users must differ");
+    const networks = el(
+        "networks",
+        (users.networks ?? ["::/0"]).map((n) => el("ip", [n])),
+    );
+    const user = (passwordEnv: string, profile: string): Node[] => [
+        el("password", [], { from_env: passwordEnv }),
+        networks,
+        el("profile", [profile]),
+        el("quota", ["default"]),
+    ];
+    return document(
+        "Managed by kafka-clickhouse-stack: users; passwords are read from the environment.",
+        el("clickhouse", [
+            el("profiles", [
+                el("readonly", [el("readonly", ["1"]), el("max_execution_time", ["60"])]),
+            ]),
+            el("users", [
+                el("default", [], { remove: "remove" }),
+                el(users.adminUser, [
+                    ...user(ENV.adminPassword, "default"),
+                    el("access_management", ["1"]),
+                    el("named_collection_control", ["1"]),
+                ]),
+                el(users.readonlyUser, user(ENV.readonlyPassword, "readonly")),
+            ]),
+        ]),
+    );
+}

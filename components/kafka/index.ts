@@ -1,0 +1,4 @@
+export { KafkaCluster, KafkaClusterArgs } from "./cluster";
+export { ExternalKafkaTopics, ExternalKafkaArgs } from "./external";
+export { StrimziOperator, StrimziOperatorArgs, STRIMZI_CHART, crdFiles } from "./operator";
+export * from "./manifests";

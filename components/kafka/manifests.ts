@@ -1,0 +1,253 @@
+import type { TopicSpec } from "../../schemas/model";
+
+/**
+ * Pure builders for the Strimzi `kafka.strimzi.io/v1` resources the stack emits. They return
+ * plain objects (no Outputs), so unit tests validate them against the real CRD schemas.
+ */
+
+export const STRIMZI_API = "kafka.strimzi.io/v1";
+export const CLUSTER_LABEL = "strimzi.io/cluster";
+
+/** Listener ports Strimzi reserves nothing on; 9092/9093 are the conventional internal ones. */
+export const LISTENERS = {
+    plain: { name: "plain", port: 9092 },
+    tls: { name: "tls", port: 9093 },
+} as const;
+
+export interface ClusterSizing {
+    readonly brokers: number;
+    /** 0: brokers are dual-role (broker + controller). */
+    readonly controllers: number;
+}
+
+/** Replication settings derived from the broker count: RF min(3, brokers); min ISR RF-1 (at least 1). */
+export function replicationFor(brokers: number): { replicationFactor: number; minInsyncReplicas: number } {
+    const replicationFactor = Math.min(3, brokers);
+    return { replicationFactor, minInsyncReplicas: Math.max(1, replicationFactor - 1) };
+}
+
+export interface KafkaCrArgs {
+    readonly name: string;
+    readonly namespace: string;
+    readonly version: string;
+    readonly brokers: number;
+    readonly plainListener: boolean;
+    readonly metricsConfigMap?: { name: string; key: string };
+    readonly waitForReady: boolean;
+}
+
+export function readinessAnnotations(waitForReady: boolean): Record<string, string> {
+    return waitForReady ? { "pulumi.com/waitFor": "condition=Ready" } : {};
+}
+
+export function kafkaCr(args: KafkaCrArgs): Record<string, unknown> {
+    const { replicationFactor, minInsyncReplicas } = replicationFor(args.brokers);
+    const listeners: Array<Record<string, unknown>> = [
+        {
+            name: LISTENERS.tls.name,
+            port: LISTENERS.tls.port,
+            type: "internal",
+            tls: true,
+            authentication: { type: "scram-sha-512" },
+        },
+    ];
+    if (args.plainListener) {
+        listeners.unshift({
+            name: LISTENERS.plain.name,
+            port: LISTENERS.plain.port,
+            type: "internal",
+            tls: false,
+            authentication: { type: "scram-sha-512" },
+        });
+    }
+    const kafka: Record<string, unknown> = {
+        version: args.version,
+        listeners,
+        authorization: { type: "simple" },
+        config: {
+            "default.replication.factor": replicationFactor,
+            "min.insync.replicas": minInsyncReplicas,
+            "offsets.topic.replication.factor": replicationFactor,
+            "transaction.state.log.replication.factor": replicationFactor,
+            "transaction.state.log.min.isr": minInsyncReplicas,
+            "auto.create.topics.enable": false,
+        },
+    };
+    if (args.metricsConfigMap) {
+        kafka.metricsConfig = {
+            type: "jmxPrometheusExporter",
+            valueFrom: { configMapKeyRef: { name: args.metricsConfigMap.name, key: args.metricsConfigMap.key } },
+        };
+    }
+    return {
+        apiVersion: STRIMZI_API,
+        kind: "Kafka",
+        metadata: { name: args.name, namespace: args.namespace, annotations: readinessAnnotations(args.waitForReady) },
+        spec: {
+            kafka,
+            entityOperator: { topicOperator: {}, userOperator: {} },
+        },
+    };
+}
+
+export interface NodePoolArgs {
+    readonly name: string;
+    readonly namespace: string;
+    readonly cluster: string;
+    readonly replicas: number;
+    readonly roles: ReadonlyArray<"broker" | "controller">;
+    readonly storage: { ephemeral: true } | { ephemeral: false; size: string; storageClass: string };
+    readonly cpu: string;
+    readonly memory: string;
+    readonly waitForReady: boolean;
+}
+
+export function nodePoolCr(args: NodePoolArgs): Record<string, unknown> {
+    const volume: Record<string, unknown> = args.storage.ephemeral
+        ? { id: 0, type: "ephemeral", kraftMetadata: "shared" }
+        : {
+              id: 0,
+              type: "persistent-claim",
+              size: args.storage.size,
+              deleteClaim: false,
+              kraftMetadata: "shared",
+              ...(args.storage.storageClass ? { class: args.storage.storageClass } : {}),
+          };
+    return {
+        apiVersion: STRIMZI_API,
+        kind: "KafkaNodePool",
+        metadata: {
+            name: args.name,
+            namespace: args.namespace,
+            labels: { [CLUSTER_LABEL]: args.cluster },
+            annotations: readinessAnnotations(args.waitForReady),
+        },
+        spec: {
+            replicas: args.replicas,
+            roles: [...args.roles],
+            storage: { type: "jbod", volumes: [volume] },
+            resources: {
+                requests: { cpu: args.cpu, memory: args.memory },
+                limits: { memory: args.memory },
+            },
+        },
+    };
+}
+
+/** Node pools for a sizing: dual-role nodes when there are no dedicated controllers. */
+export function nodePools(
+    base: Omit<NodePoolArgs, "name" | "replicas" | "roles">,
+    sizing: ClusterSizing,
+): Array<Record<string, unknown>> {
+    if (sizing.controllers === 0) {
+        return [nodePoolCr({ ...base, name: "dual-role", replicas: sizing.brokers, roles: ["controller", "broker"] })];
+    }
+    return [
+        nodePoolCr({ ...base, name: "controllers", replicas: sizing.controllers, roles: ["controller"] }),
+        nodePoolCr({ ...base, name: "brokers", replicas: sizing.brokers, roles: ["broker"] }),
+    ];
+}
+
+/** Kubernetes object name for a topic: Kafka allows '_' and capitals, Kubernetes names do not. */
+export function topicResourceName(topic: string): string {
+    const base = topic.toLowerCase().replace(/[^a-z0-9.-]/g, "-").replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, "");
+    if (base === topic) return base;
+    // Mapping lost information: add a short stable hash so two topics never collide.
+    let h = 0;
+    for (const ch of topic) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+    return `${base.slice(0, 240)}-${h.toString(16).padStart(8, "0")}`;
+}
+
+/** Topic config from a stream's topic spec; min.insync.replicas follows the replication factor. */
+export function topicConfig(topic: TopicSpec, replicas: number): Record<string, string | number | boolean> {
+    return {
+        "retention.ms": topic.retentionMs,
+        "cleanup.policy": topic.cleanupPolicy,
+        "min.insync.replicas": Math.max(1, Math.min(replicas - 1, 2)),
+        ...topic.config,
+    };
+}
+
+export function kafkaTopicCr(args: {
+    namespace: string;
+    cluster: string;
+    topic: TopicSpec;
+    defaultReplicas: number;
+    waitForReady: boolean;
+}): Record<string, unknown> {
+    const replicas = args.topic.replicas ?? args.defaultReplicas;
+    return {
+        apiVersion: STRIMZI_API,
+        kind: "KafkaTopic",
+        metadata: {
+            name: topicResourceName(args.topic.name),
+            namespace: args.namespace,
+            labels: { [CLUSTER_LABEL]: args.cluster },
+            annotations: readinessAnnotations(args.waitForReady),
+        },
+        spec: {
+            topicName: args.topic.name,
+            partitions: args.topic.partitions,
+            replicas,
+            config: topicConfig(args.topic, replicas),
+        },
+    };
+}
+
+export interface KafkaUserArgs {
+    readonly name: string;
+    readonly namespace: string;
+    readonly cluster: string;
+    /** Secret (and key) holding the SCRAM password; Strimzi reads it, never the CR. */
+    readonly passwordSecret: { name: string; key: string };
+    readonly readTopics: readonly string[];
+    /** Consumer groups the user may join (exact names). */
+    readonly readGroups: readonly string[];
+    readonly waitForReady: boolean;
+}
+
+/** A SCRAM user allowed only to read the given topics and join the given consumer groups. */
+export function kafkaUserCr(args: KafkaUserArgs): Record<string, unknown> {
+    const acls = [
+        ...args.readTopics.map((t) => ({
+            type: "allow",
+            resource: { type: "topic", name: t, patternType: "literal" },
+            operations: ["Read", "Describe", "DescribeConfigs"],
+        })),
+        ...args.readGroups.map((g) => ({
+            type: "allow",
+            resource: { type: "group", name: g, patternType: "literal" },
+            operations: ["Read", "Describe"],
+        })),
+    ];
+    return {
+        apiVersion: STRIMZI_API,
+        kind: "KafkaUser",
+        metadata: {
+            name: args.name,
+            namespace: args.namespace,
+            labels: { [CLUSTER_LABEL]: args.cluster },
+            annotations: readinessAnnotations(args.waitForReady),
+        },
+        spec: {
+            authentication: {
+                type: "scram-sha-512",
+                password: { valueFrom: { secretKeyRef: { name: args.passwordSecret.name, key: args.passwordSecret.key } } },
+            },
+            authorization: { type: "simple", acls },
+        },
+    };
+}
+
+/** A minimal JMX exporter rule set: Kafka server metrics with their MBean names as labels. */
+export const JMX_EXPORTER_RULES = [
+    "lowercaseOutputName: true",
+    "rules:",
+    '  - pattern: "kafka.server<type=(.+), name=(.+)PerSec\\\\w*><>Count"',
+    '    name: "kafka_server_$1_$2_total"',
+    "    type: COUNTER",
+    '  - pattern: "kafka.server<type=(.+), name=(.+)><>Value"',
+    '    name: "kafka_server_$1_$2"',
+    "    type: GAUGE",
+    "",
+].join("\n");

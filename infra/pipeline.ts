@@ -1,0 +1,127 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { ClickHouse } from "../components/clickhouse";
+import { ExternalKafkaTopics, KafkaCluster, StrimziOperator } from "../components/kafka";
+import type { LoadedStream } from "../schemas/model";
+import type { StackConfig, StackSecrets } from "./config";
+
+/** What the stack exports: addresses and the names of Secrets, never their values. */
+export interface PipelineOutputs {
+    readonly namespace: pulumi.Output<string>;
+    readonly kafkaBootstrapServers: pulumi.Output<string>;
+    readonly kafkaCredentialsSecret: pulumi.Output<string | undefined>;
+    readonly clickhouseEndpoint: pulumi.Output<string>;
+    readonly clickhouseCredentialsSecret: pulumi.Output<string>;
+    readonly streams: string[];
+}
+
+/**
+ * Wires the components for one stack from validated config and loaded streams. All validation
+ * happened before this is called, so a bad key or stream file never leaves a half-registered
+ * program behind.
+ */
+export function createPipeline(config: StackConfig, secrets: StackSecrets, streams: readonly LoadedStream[]): PipelineOutputs {
+    const specs = streams.map((s) => s.spec);
+    const ns = config.createNamespace
+        ? new k8s.core.v1.Namespace("namespace", { metadata: { name: config.namespace } }).metadata.name
+        : pulumi.output(config.namespace);
+
+    let kafkaBootstrapServers: pulumi.Output<string>;
+    let kafkaCredentialsSecret: pulumi.Output<string | undefined>;
+    let clickhouseKafka: ConstructorParameters<typeof ClickHouse>[1]["kafka"];
+
+    if (config.kafkaMode === "strimzi") {
+        const operator = config.strimziInstall
+            ? new StrimziOperator("strimzi", {
+                  namespace: ns,
+                  chartVersion: config.strimziChartVersion,
+                  crdSource: config.strimziCrdSource,
+                  crdPath: config.strimziCrdPath,
+              })
+            : undefined;
+        const cluster = new KafkaCluster(
+            "kafka",
+            {
+                namespace: ns,
+                clusterName: config.kafkaClusterName,
+                version: config.kafkaVersion,
+                brokers: config.kafkaBrokers,
+                controllers: config.kafkaControllers,
+                storage: config.kafkaEphemeralStorage
+                    ? { ephemeral: true }
+                    : { ephemeral: false, size: config.kafkaStorageSize, storageClass: config.kafkaStorageClass },
+                brokerCpu: config.kafkaBrokerCpu,
+                brokerMemory: config.kafkaBrokerMemory,
+                plainListener: config.kafkaPlainListener,
+                metrics: config.kafkaMetrics,
+                waitForReady: config.kafkaWaitForReady,
+                streams: specs,
+            },
+            operator ? { dependsOn: operator.ready } : undefined,
+        );
+        kafkaBootstrapServers = cluster.bootstrapServers;
+        kafkaCredentialsSecret = cluster.consumerSecretName;
+        clickhouseKafka = {
+            client: { securityProtocol: "SASL_SSL", saslMechanism: "SCRAM-SHA-512", saslUsername: "clickhouse", caFile: "ca.crt" },
+            passwordSecret: cluster.consumerSecretName,
+            caSecret: cluster.clusterCaSecretName,
+        };
+    } else {
+        const external = new ExternalKafkaTopics("kafka", {
+            bootstrapServers: config.kafkaExternalBootstrap,
+            saslMechanism: config.kafkaExternalSaslMechanism,
+            username: config.kafkaExternalUsername,
+            password: secrets.kafkaExternalPassword,
+            tls: config.kafkaExternalTls,
+            defaultReplicas: config.kafkaExternalReplicas,
+            streams: specs,
+        });
+        kafkaBootstrapServers = external.bootstrapServers;
+        let passwordSecret: pulumi.Output<string> | undefined;
+        if (config.kafkaExternalSaslMechanism !== "none" && secrets.kafkaExternalPassword) {
+            passwordSecret = new k8s.core.v1.Secret("kafka-external-credentials", {
+                metadata: { name: "kafka-external-credentials", namespace: ns },
+                type: "Opaque",
+                stringData: { username: config.kafkaExternalUsername, password: secrets.kafkaExternalPassword },
+            }).metadata.name;
+        }
+        kafkaCredentialsSecret = pulumi.output(passwordSecret);
+        const sasl = config.kafkaExternalSaslMechanism !== "none";
+        clickhouseKafka = {
+            client: {
+                securityProtocol: `${sasl ? "SASL_" : ""}${config.kafkaExternalTls ? "SSL" : "PLAINTEXT"}` as
+                    | "SASL_SSL"
+                    | "SASL_PLAINTEXT"
+                    | "SSL"
+                    | "PLAINTEXT",
+                ...(sasl
+                    ? { saslMechanism: config.kafkaExternalSaslMechanism as "SCRAM-SHA-512", saslUsername: config.kafkaExternalUsername }
+                    : {}),
+            },
+            ...(passwordSecret ? { passwordSecret } : {}),
+        };
+    }
+
+    const clickhouse = new ClickHouse(config.clickhouseName, {
+        namespace: ns,
+        image: config.clickhouseImage,
+        replicas: config.clickhouseReplicas,
+        storage: config.clickhouseEphemeralStorage
+            ? { ephemeral: true }
+            : { ephemeral: false, size: config.clickhouseStorageSize, storageClass: config.clickhouseStorageClass },
+        cpu: config.clickhouseCpu,
+        memory: config.clickhouseMemory,
+        logLevel: config.clickhouseLogLevel,
+        ...(secrets.clickhouseAdminPassword ? { adminPassword: secrets.clickhouseAdminPassword } : {}),
+        kafka: clickhouseKafka,
+    });
+
+    return {
+        namespace: ns,
+        kafkaBootstrapServers,
+        kafkaCredentialsSecret,
+        clickhouseEndpoint: clickhouse.httpEndpoint,
+        clickhouseCredentialsSecret: clickhouse.credentialsSecretName,
+        streams: specs.map((s) => s.name),
+    };
+}

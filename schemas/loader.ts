@@ -1,0 +1,199 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as YAML from "yaml";
+import { LoadedStream, StreamSpec, streamSchema } from "./model";
+import { SqlInputError, checkExpression, parseType, referencedIdentifiers } from "./sql";
+
+/** The directory holding the shipped stream files. */
+export const DEFAULT_STREAMS_DIR = path.join(__dirname, "streams");
+
+/** One problem found in a stream file: where, and what to do. */
+export interface SchemaProblem {
+    readonly file: string;
+    /** Dotted path inside the file, e.g. `columns[2].type`; empty for the whole file. */
+    readonly path: string;
+    readonly message: string;
+}
+
+/** Every problem found while loading stream files, so one run reports them all. */
+export class StreamSchemaError extends Error {
+    constructor(readonly problems: readonly SchemaProblem[]) {
+        super(
+            "invalid stream schema:\n" +
+                problems.map((p) => `  ${p.file}${p.path ? `: ${p.path}` : ""}: ${p.message}`).join("\n"),
+        );
+        this.name = "StreamSchemaError";
+    }
+}
+
+const EXTENSIONS = [".yaml", ".yml", ".json"];
+
+/**
+ * Loads and validates every stream file of a directory. Throws StreamSchemaError listing every
+ * problem (file, path, message) before anything is returned, so a stack never registers
+ * resources from a half-valid set of streams.
+ */
+export function loadStreams(dir: string = DEFAULT_STREAMS_DIR): LoadedStream[] {
+    if (!fs.existsSync(dir)) {
+        throw new StreamSchemaError([{ file: dir, path: "", message: "directory does not exist; set streamsDir to a folder of stream files" }]);
+    }
+    const files = fs
+        .readdirSync(dir)
+        .filter((f) => EXTENSIONS.includes(path.extname(f)))
+        .sort()
+        .map((f) => path.join(dir, f));
+    const problems: SchemaProblem[] = [];
+    const streams: LoadedStream[] = [];
+    for (const file of files) {
+        const result = parseStreamText(fs.readFileSync(file, "utf8"), displayPath(file));
+        if ("problems" in result) problems.push(...result.problems);
+        else streams.push(result.stream);
+    }
+    problems.push(...crossStreamProblems(streams));
+    if (problems.length > 0) throw new StreamSchemaError(problems);
+    return streams;
+}
+
+/** Parses one stream document (YAML or JSON text). `file` is used in messages only. */
+export function parseStream(text: string, file: string): LoadedStream {
+    const result = parseStreamText(text, file);
+    if ("problems" in result) throw new StreamSchemaError(result.problems);
+    return result.stream;
+}
+
+/** Validates an already-parsed object (as the dynamic provider receives it). */
+export function validateStream(raw: unknown, file: string): LoadedStream {
+    const result = validateObject(raw, file);
+    if ("problems" in result) throw new StreamSchemaError(result.problems);
+    return result.stream;
+}
+
+type Result = { stream: LoadedStream } | { problems: SchemaProblem[] };
+
+function parseStreamText(text: string, file: string): Result {
+    const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+    if (doc.errors.length > 0) {
+        return {
+            problems: doc.errors.map((e) => ({
+                file,
+                path: "",
+                message: `not valid YAML/JSON (line ${e.linePos?.[0]?.line ?? "?"}): ${e.message.split("\n")[0]}`,
+            })),
+        };
+    }
+    return validateObject(doc.toJS(), file);
+}
+
+function validateObject(raw: unknown, file: string): Result {
+    const parsed = streamSchema.safeParse(raw);
+    if (!parsed.success) {
+        return {
+            problems: parsed.error.issues.map((i) => ({
+                file,
+                path: formatPath(i.path),
+                message: i.code === "unrecognized_keys" ? `${i.message}; check the spelling against schemas/stream.schema.json` : i.message,
+            })),
+        };
+    }
+    const spec = parsed.data;
+    const problems = semanticProblems(spec, file);
+    if (problems.length > 0) return { problems };
+    return { stream: { file, spec: normalise(spec) } };
+}
+
+function semanticProblems(spec: StreamSpec, file: string): SchemaProblem[] {
+    const problems: SchemaProblem[] = [];
+    const add = (p: string, message: string) => problems.push({ file, path: p, message });
+    const names = new Set(spec.columns.map((c) => c.name));
+    const seen = new Set<string>();
+    const sources = new Set<string>();
+    const checkExpr = (p: string, expr: string, mustReferenceColumns: boolean) => {
+        try {
+            checkExpression(expr);
+            const unknown = referencedIdentifiers(expr).filter((id) => !names.has(id));
+            if (mustReferenceColumns && unknown.length > 0) {
+                add(p, `'${expr}' refers to unknown column(s) ${unknown.map((u) => `'${u}'`).join(", ")}`);
+            }
+        } catch (e) {
+            add(p, `'${expr}': ${errText(e)}`);
+        }
+    };
+    spec.columns.forEach((c, i) => {
+        if (seen.has(c.name)) add(`columns[${i}].name`, `duplicate column '${c.name}'`);
+        seen.add(c.name);
+        const source = c.source ?? c.name;
+        if (sources.has(source)) add(`columns[${i}].source`, `field '${source}' already fills another column`);
+        sources.add(source);
+        if (c.name.startsWith("_")) add(`columns[${i}].name`, `'${c.name}': names starting with '_' are reserved for Kafka virtual columns`);
+        try {
+            parseType(c.type);
+        } catch (e) {
+            add(`columns[${i}].type`, `${errText(e)}; use a ClickHouse type such as String, Int64, DateTime64(3, 'UTC')`);
+        }
+        if (c.default !== undefined) checkExpr(`columns[${i}].default`, c.default, false);
+    });
+    spec.orderBy.forEach((o, i) => checkExpr(`orderBy[${i}]`, o, true));
+    if (spec.partitionBy) checkExpr("partitionBy", spec.partitionBy, true);
+    if (spec.ttl) checkExpr("ttl", spec.ttl, true);
+    if (spec.engine.type === "ReplacingMergeTree" && spec.engine.version) {
+        const v = spec.columns.find((c) => c.name === (spec.engine as { version?: string }).version);
+        if (!v) add("engine.version", `version column '${spec.engine.version}' is not among the columns`);
+        else if (!/^(U?Int\d+|Date|Date32|DateTime|DateTime64)/.test(safeTypeName(v.type))) {
+            add("engine.version", `version column '${v.name}' must be an unsigned integer, Date or DateTime type, not ${v.type}`);
+        }
+    }
+    const consumers = spec.consumer.consumers;
+    if (consumers !== undefined && consumers > spec.topic.partitions) {
+        add("consumer.consumers", `${consumers} consumers for ${spec.topic.partitions} partitions: the extra consumers would idle; use at most ${spec.topic.partitions}`);
+    }
+    if (spec.format !== "JSONEachRow" && spec.columns.some((c) => c.source !== undefined && c.source !== c.name)) {
+        add("columns", `'source' renames fields of JSON messages only; ${spec.format} columns are positional`);
+    }
+    return problems;
+}
+
+function crossStreamProblems(streams: LoadedStream[]): SchemaProblem[] {
+    const problems: SchemaProblem[] = [];
+    const byName = new Map<string, string>();
+    const byTopic = new Map<string, string>();
+    for (const { file, spec } of streams) {
+        const other = byName.get(spec.name);
+        if (other) problems.push({ file, path: "name", message: `duplicate stream '${spec.name}' (also in ${other}); stream names must be unique` });
+        else byName.set(spec.name, file);
+        const otherTopic = byTopic.get(spec.topic.name);
+        if (otherTopic) problems.push({ file, path: "topic.name", message: `topic '${spec.topic.name}' is already declared by ${otherTopic}; one stream per topic` });
+        else byTopic.set(spec.topic.name, file);
+    }
+    return problems;
+}
+
+/** Canonical spelling of types so they compare equal to what ClickHouse reports. */
+function normalise(spec: StreamSpec): StreamSpec {
+    return {
+        ...spec,
+        columns: spec.columns.map((c) => ({ ...c, type: parseType(c.type).text })),
+    };
+}
+
+function safeTypeName(type: string): string {
+    try {
+        const t = parseType(type);
+        return t.name === "LowCardinality" ? String((t.args[0] as { name: string }).name) : t.text;
+    } catch {
+        return type;
+    }
+}
+
+function formatPath(p: ReadonlyArray<PropertyKey>): string {
+    return p.map((k, i) => (typeof k === "number" ? `[${k}]` : `${i === 0 ? "" : "."}${String(k)}`)).join("");
+}
+
+function errText(e: unknown): string {
+    if (e instanceof SqlInputError) return e.message;
+    return e instanceof Error ? e.message : String(e);
+}
+
+function displayPath(file: string): string {
+    const rel = path.relative(process.cwd(), file);
+    return rel.startsWith("..") ? file : rel;
+}

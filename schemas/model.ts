@@ -1,0 +1,165 @@
+import { z } from "zod";
+
+/**
+ * The stream schema format: one file per stream under `schemas/streams/`.
+ * This zod schema is the single source of truth; `schemas/stream.schema.json` (for editors) is
+ * generated from it by `npm run schemas:jsonschema` and a unit test keeps the two in sync.
+ */
+
+/** Stream, column and database names become unquoted-safe ClickHouse identifiers. */
+export const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+/** Kafka topic names: Kafka's own rule (legal chars, at most 249). */
+export const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
+
+const identifier = (what: string) =>
+    z
+        .string()
+        .regex(
+            IDENTIFIER,
+            `${what} must be lower-case snake_case: a letter or _ then letters, digits or _ (at most 63)`,
+        );
+
+export const topicSchema = z
+    .object({
+        name: z
+            .string()
+            .regex(TOPIC_NAME, "topic name may use only letters, digits, '.', '_' and '-' (1-249)")
+            .describe("Kafka topic the stream reads."),
+        partitions: z
+            .number()
+            .int()
+            .min(1, "a topic needs at least 1 partition")
+            .max(10000)
+            .default(3)
+            .describe("Number of partitions. Kafka can only ever increase it."),
+        replicas: z
+            .number()
+            .int()
+            .min(1)
+            .max(32)
+            .optional()
+            .describe("Replication factor. Default: derived from the broker count (min(3, brokers))."),
+        retentionMs: z
+            .number()
+            .int()
+            .min(-1)
+            .default(604_800_000)
+            .describe("retention.ms; -1 keeps messages forever. Default 7 days."),
+        cleanupPolicy: z
+            .enum(["delete", "compact", "compact,delete"])
+            .default("delete")
+            .describe("cleanup.policy of the topic."),
+        config: z
+            .record(z.string().regex(/^[a-z][a-z0-9.]*$/, "topic config keys look like 'segment.bytes'"), z.union([z.string(), z.number(), z.boolean()]))
+            .default({})
+            .describe("Further topic configs passed as they are (e.g. segment.bytes)."),
+    })
+    .strict();
+
+export const columnSchema = z
+    .object({
+        name: identifier("column name").describe("Column name in the target table."),
+        type: z
+            .string()
+            .min(1)
+            .describe("ClickHouse type, e.g. String, LowCardinality(String), DateTime64(3, 'UTC')."),
+        source: z
+            .string()
+            .min(1)
+            .max(255)
+            .regex(/^[^\u0000-\u001f`]+$/, "source field names may not contain control characters or backticks")
+            .optional()
+            .describe("Field of the message that fills the column. Default: the column name."),
+        default: z
+            .string()
+            .min(1)
+            .optional()
+            .describe("SQL expression used when the field is absent from the message."),
+        comment: z.string().max(500).optional().describe("Column comment."),
+    })
+    .strict();
+
+export const streamSchema = z
+    .object({
+        $schema: z.string().optional(),
+        name: identifier("stream name").describe(
+            "Stream name: prefixes its tables (<name>, <name>_kafka, <name>_mv, <name>_dlq).",
+        ),
+        description: z.string().max(1000).optional(),
+        topic: topicSchema,
+        format: z
+            .enum(["JSONEachRow", "CSV", "TSV"])
+            .default("JSONEachRow")
+            .describe("ClickHouse input format of the messages."),
+        formatSettings: z
+            .record(
+                z.string().regex(/^(input_format|format|date_time_input_format)[a-z0-9_]*$/, "format settings start with input_format_, format_ or date_time_input_format"),
+                z.union([z.string(), z.number(), z.boolean()]),
+            )
+            .default({})
+            .describe("Input format settings applied on the Kafka table (e.g. input_format_skip_unknown_fields: 1)."),
+        columns: z.array(columnSchema).min(1, "a stream needs at least one column"),
+        orderBy: z
+            .array(z.string().min(1))
+            .min(1, "orderBy needs at least one column or expression")
+            .describe("ORDER BY (sorting key) of the target table."),
+        partitionBy: z.string().min(1).optional().describe("PARTITION BY expression."),
+        ttl: z.string().min(1).optional().describe("TTL expression, e.g. `event_time + INTERVAL 90 DAY`."),
+        engine: z
+            .discriminatedUnion("type", [
+                z.object({ type: z.literal("MergeTree") }).strict(),
+                z
+                    .object({
+                        type: z.literal("ReplacingMergeTree"),
+                        version: identifier("version column")
+                            .optional()
+                            .describe("Column holding the row version; the highest wins on merge."),
+                    })
+                    .strict(),
+            ])
+            .default({ type: "MergeTree" })
+            .describe("Target engine. ReplacingMergeTree deduplicates rows with the same ORDER BY key."),
+        consumer: z
+            .object({
+                group: z
+                    .string()
+                    .regex(TOPIC_NAME)
+                    .optional()
+                    .describe("Consumer group. Default: clickhouse-<stream name>."),
+                consumers: z
+                    .number()
+                    .int()
+                    .min(1)
+                    .optional()
+                    .describe("kafka_num_consumers. Default: derived from partitions; never above them."),
+                maxBlockSize: z.number().int().min(1).optional().describe("kafka_max_block_size."),
+                flushIntervalMs: z.number().int().min(1).optional().describe("kafka_flush_interval_ms."),
+                pollMaxBatchSize: z.number().int().min(1).optional().describe("kafka_poll_max_batch_size."),
+            })
+            .strict()
+            .default({}),
+        onError: z
+            .enum(["deadLetter", "fail"])
+            .default("deadLetter")
+            .describe(
+                "deadLetter: unparsable messages go to <name>_dlq with their raw text and error; fail: the consumer stops on them.",
+            ),
+        deadLetterTtlDays: z
+            .number()
+            .int()
+            .min(1)
+            .default(30)
+            .describe("Days the dead-letter table keeps a rejected message."),
+    })
+    .strict();
+
+export type TopicSpec = z.output<typeof topicSchema>;
+export type ColumnSpec = z.output<typeof columnSchema>;
+export type StreamSpec = z.output<typeof streamSchema>;
+export type StreamInput = z.input<typeof streamSchema>;
+
+/** A stream as loaded: its spec and the file it came from (for error messages). */
+export interface LoadedStream {
+    readonly file: string;
+    readonly spec: StreamSpec;
+}

@@ -1,0 +1,80 @@
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, it } from "node:test";
+import { ConfigError, configSchema, parseConfig } from "../../infra/config";
+import { GENERATED } from "../../scripts/generate";
+import { ROOT, stackFileConfig } from "./mocks";
+
+function errorOf(fn: () => unknown): ConfigError {
+    try {
+        fn();
+    } catch (e) {
+        assert.ok(e instanceof ConfigError, `expected ConfigError, got ${String(e)}`);
+        return e;
+    }
+    assert.fail("expected a ConfigError");
+}
+
+describe("stack config", () => {
+    it("the shipped stack files parse", () => {
+        const dev = parseConfig(stackFileConfig("dev"), "dev");
+        assert.equal(dev.kafkaBrokers, 1);
+        assert.equal(dev.kafkaControllers, 0);
+        assert.equal(dev.kafkaPlainListener, true);
+        const prod = parseConfig(stackFileConfig("prod"), "prod");
+        assert.equal(prod.kafkaBrokers, 3);
+        assert.equal(prod.kafkaControllers, 3);
+        assert.equal(prod.clickhouseImage, "clickhouse/clickhouse-server:26.3.9");
+    });
+
+    const cases: Array<[string, Record<string, string>, RegExp]> = [
+        ["unknown key, with a suggestion", { kafkaBroker: "3" }, /kafka-clickhouse-stack:kafkaBroker: unknown key; did you mean 'kafkaBrokers'\?/],
+        ["wrong type", { kafkaBrokers: "three" }, /kafka-clickhouse-stack:kafkaBrokers: .*number.* \(got "three"\)/],
+        ["bad boolean", { kafkaMetrics: "yes" }, /kafka-clickhouse-stack:kafkaMetrics: .*boolean.* \(got "yes"\)/],
+        ["bad enum", { kafkaMode: "msk" }, /kafka-clickhouse-stack:kafkaMode: .*"strimzi".*"external"/],
+        ["bad quantity", { clickhouseMemory: "4 GB" }, /kafka-clickhouse-stack:clickhouseMemory: must be a Kubernetes quantity/],
+        ["even quorum", { kafkaControllers: "2" }, /kafkaControllers: 2 controllers .* use an odd number/],
+        ["external without bootstrap", { kafkaMode: "external" }, /kafkaExternalBootstrap: required when kafkaMode is 'external'/],
+        ["credentials in the URL", { ingestionConnection: "url", ingestionUrl: "https://admin:pw@ch:8443" }, /ingestionUrl: must not carry credentials/],
+        ["crd path missing", { strimziCrdSource: "path" }, /strimziCrdPath: required when strimziCrdSource is 'path'/],
+    ];
+    for (const [title, raw, message] of cases) {
+        it(`rejects ${title}, naming the key and the stack`, () => {
+            const e = errorOf(() => parseConfig(raw, "staging"));
+            assert.match(e.message, /invalid configuration for stack 'staging'/);
+            assert.match(e.message, message);
+        });
+    }
+
+    it("reports every problem at once", () => {
+        const e = errorOf(() => parseConfig({ kafkaBroker: "1", clickhouseReplicas: "x" }, "dev"));
+        assert.equal(e.problems.length, 2);
+    });
+
+    it("Pulumi.yaml declares exactly the keys of the schema", () => {
+        const text = fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8");
+        for (const key of Object.keys(configSchema.shape)) assert.match(text, new RegExp(`^  ${key}:$`, "m"), key);
+    });
+
+    it("generated files are up to date (npm run generate)", () => {
+        for (const [file, make] of Object.entries(GENERATED)) {
+            assert.equal(fs.readFileSync(path.join(ROOT, file), "utf8"), make(), `${file} is stale: run npm run generate`);
+        }
+    });
+
+    it("tool versions pinned in tools/versions.env match package.json", { skip: !fs.existsSync(path.join(ROOT, "tools/versions.env")) }, () => {
+        const env = Object.fromEntries(
+            fs
+                .readFileSync(path.join(ROOT, "tools/versions.env"), "utf8")
+                .split("\n")
+                .filter((l) => /^[A-Z_]+=/.test(l))
+                .map((l) => l.split("=", 2) as [string, string]),
+        );
+        const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
+        assert.equal(pkg.dependencies["@pulumi/pulumi"], env.PULUMI_VERSION);
+        assert.equal(pkg.dependencies["@pulumi/kubernetes"], env.PULUMI_KUBERNETES_VERSION);
+        assert.equal(pkg.dependencies["@pulumi/kafka"], env.PULUMI_KAFKA_VERSION);
+        assert.equal(pkg.dependencies["@pulumi/random"], env.PULUMI_RANDOM_VERSION);
+    });
+});

@@ -1,0 +1,58 @@
+import * as pulumi from "@pulumi/pulumi";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { describe, it } from "node:test";
+import { ROOT, installMocks, stackFileConfig } from "./mocks";
+
+const ENTRY = path.join(ROOT, "infra", "index.ts");
+
+/** Runs the real entry point (infra/index.ts) under mocks with the given config. */
+async function runProgram(config: Record<string, string>): Promise<{ registered: number; error?: Error }> {
+    const recorded = installMocks("dev");
+    pulumi.runtime.setAllConfig(
+        Object.fromEntries(Object.entries(config).map(([k, v]) => [`kafka-clickhouse-stack:${k}`, v])),
+    );
+    for (const key of Object.keys(require.cache)) if (key.startsWith(path.join(ROOT, "infra"))) delete require.cache[key];
+    let error: Error | undefined;
+    try {
+        require(ENTRY);
+    } catch (e) {
+        error = e as Error;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    return { registered: recorded.length, ...(error ? { error } : {}) };
+}
+
+function streamsDirWith(files: Record<string, string>): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kcs-streams-"));
+    for (const f of fs.readdirSync(path.join(ROOT, "schemas/streams"))) {
+        fs.copyFileSync(path.join(ROOT, "schemas/streams", f), path.join(dir, f));
+    }
+    for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
+    return dir;
+}
+
+describe("the program validates everything before registering a resource", () => {
+    it("positive control: the dev stack registers its resources", async () => {
+        const { registered, error } = await runProgram(stackFileConfig("dev"));
+        assert.equal(error, undefined);
+        assert.ok(registered > 15, `registered ${registered}`);
+    });
+
+    it("an unknown config key stops the program with nothing registered", async () => {
+        const { registered, error } = await runProgram({ ...stackFileConfig("dev"), clickhouseReplica: "1" });
+        assert.match(String(error?.message), /stack 'dev'.*\n.*kafka-clickhouse-stack:clickhouseReplica: unknown key; did you mean 'clickhouseReplicas'/);
+        assert.equal(registered, 0);
+    });
+
+    it("a bad stream file stops the program with nothing registered, naming the file", async () => {
+        const dir = streamsDirWith({
+            "clicks.yaml": "name: clicks\ntopic: { name: clicks, partitions: 0 }\ncolumns: [{ name: a, type: Strnig }]\norderBy: [a]\n",
+        });
+        const { registered, error } = await runProgram({ ...stackFileConfig("dev"), streamsDir: dir });
+        assert.match(String(error?.message), /clicks\.yaml: topic\.partitions: a topic needs at least 1 partition/);
+        assert.equal(registered, 0);
+    });
+});

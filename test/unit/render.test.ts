@@ -1,0 +1,75 @@
+import { XMLParser, XMLValidator } from "fast-xml-parser";
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import {
+    ENV,
+    renderKafkaConfig,
+    renderLoggingConfig,
+    renderNetworkConfig,
+    renderUsersConfig,
+    xmlEscape,
+} from "../../components/clickhouse/render";
+
+const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: "@" });
+
+function wellFormed(xml: string): void {
+    const result = XMLValidator.validate(xml);
+    assert.equal(result, true, `not well-formed XML: ${JSON.stringify(result)}\n${xml}`);
+}
+
+describe("config.d / users.d rendering", () => {
+    it("every file is well-formed XML with a <clickhouse> root", () => {
+        const files = [
+            renderNetworkConfig(),
+            renderLoggingConfig("warning"),
+            renderKafkaConfig({ securityProtocol: "SASL_SSL", saslMechanism: "SCRAM-SHA-512", saslUsername: "clickhouse", caFile: "ca.crt" }),
+            renderUsersConfig({ adminUser: "admin", readonlyUser: "reader" }),
+        ];
+        for (const xml of files) {
+            wellFormed(xml);
+            assert.ok(parser.parse(xml).clickhouse, "root element is <clickhouse>");
+        }
+    });
+
+    it("the validator rejects broken XML (it can fail)", () => {
+        assert.notEqual(XMLValidator.validate("<clickhouse><a></clickhouse>"), true);
+    });
+
+    it("escapes values", () => {
+        assert.equal(xmlEscape(`a<b>&"c'`), "a&lt;b&gt;&amp;&quot;c&apos;");
+        const xml = renderKafkaConfig({ securityProtocol: "SASL_PLAINTEXT", saslMechanism: "PLAIN", saslUsername: "svc</sasl_username><x>&" });
+        wellFormed(xml);
+        assert.equal(parser.parse(xml).clickhouse.kafka.sasl_username, "svc</sasl_username><x>&");
+    });
+
+    it("kafka.xml: SASL over TLS, password only as from_env", () => {
+        const xml = renderKafkaConfig({ securityProtocol: "SASL_SSL", saslMechanism: "SCRAM-SHA-512", saslUsername: "clickhouse", caFile: "ca.crt" });
+        const kafka = parser.parse(xml).clickhouse.kafka;
+        assert.equal(kafka.security_protocol, "sasl_ssl");
+        assert.equal(kafka.sasl_mechanism, "SCRAM-SHA-512");
+        assert.equal(kafka.sasl_password["@from_env"], ENV.kafkaSaslPassword);
+        assert.equal(kafka.ssl_ca_location, "/etc/clickhouse-server/kafka-ca/ca.crt");
+        assert.throws(() => renderKafkaConfig({ securityProtocol: "SASL_SSL" }), /needs saslMechanism and saslUsername/);
+    });
+
+    it("users.xml: default user removed, admin and read-only users with passwords from the environment", () => {
+        const xml = renderUsersConfig({ adminUser: "admin", readonlyUser: "reader" });
+        const ch = parser.parse(xml).clickhouse;
+        assert.equal(ch.users.default["@remove"], "remove");
+        assert.equal(ch.users.admin.password["@from_env"], ENV.adminPassword);
+        assert.equal(ch.users.admin.access_management, 1);
+        assert.equal(ch.users.reader.password["@from_env"], ENV.readonlyPassword);
+        assert.equal(ch.users.reader.profile, "readonly");
+        assert.equal(ch.profiles.readonly.readonly, 1);
+        assert.doesNotMatch(xml, /<password>[^<]/, "no literal password");
+        assert.throws(() => renderUsersConfig({ adminUser: "a b", readonlyUser: "r" }), /invalid ClickHouse user name 'a b'/);
+    });
+
+    it("network.xml and logging.xml carry the ports and level", () => {
+        const net = parser.parse(renderNetworkConfig()).clickhouse;
+        assert.equal(net.http_port, 8123);
+        assert.equal(net.tcp_port, 9000);
+        assert.deepEqual(net.listen_host, ["0.0.0.0", "::"]);
+        assert.equal(parser.parse(renderLoggingConfig("debug")).clickhouse.logger.level, "debug");
+    });
+});

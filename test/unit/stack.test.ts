@@ -1,0 +1,221 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { loadStreams } from "../../schemas/loader";
+import { ROOT, ofType, runStack, strimzi } from "./mocks";
+import * as path from "node:path";
+
+const STREAMS = loadStreams(path.join(ROOT, "schemas/streams")).map((s) => s.spec);
+
+function counts(resources: { type: string }[]): Record<string, number> {
+    const c: Record<string, number> = {};
+    for (const r of resources) c[r.type] = (c[r.type] ?? 0) + 1;
+    return c;
+}
+
+describe("stack wiring (Pulumi mocks)", () => {
+    it("dev: one dual-role node pool, one topic per stream, exact kinds and counts", async () => {
+        const { resources } = await runStack("dev");
+        const c = counts(resources);
+        assert.equal(c["kubernetes:kafka.strimzi.io/v1:Kafka"], 1);
+        assert.equal(c["kubernetes:kafka.strimzi.io/v1:KafkaNodePool"], 1);
+        assert.equal(c["kubernetes:kafka.strimzi.io/v1:KafkaTopic"], STREAMS.length);
+        assert.equal(c["kubernetes:kafka.strimzi.io/v1:KafkaUser"], 1);
+        assert.equal(c["kubernetes:apps/v1:StatefulSet"], 1);
+        assert.equal(c["kubernetes:core/v1:Service"], 2);
+        assert.equal(c["kubernetes:core/v1:ConfigMap"], 2, "config.d and users.d; no metrics ConfigMap in dev");
+        assert.equal(c["kubernetes:core/v1:Secret"], 2, "ClickHouse credentials and the Kafka user's SCRAM secret");
+        assert.equal(c["kubernetes:policy/v1:PodDisruptionBudget"], 1);
+        assert.equal(c["kubernetes:core/v1:Namespace"], 1);
+        assert.equal(c["random:index/randomPassword:RandomPassword"], 3);
+        assert.equal(c["kubernetes:helm.sh/v3:Release"], undefined, "dev does not install the operator");
+
+        const [pool] = strimzi(resources, "KafkaNodePool");
+        assert.deepEqual(pool!.inputs.spec.roles, ["controller", "broker"]);
+        assert.equal(pool!.inputs.spec.replicas, 1);
+        assert.equal(pool!.inputs.metadata.labels["strimzi.io/cluster"], "events");
+        assert.deepEqual(pool!.inputs.spec.storage, {
+            type: "jbod",
+            volumes: [{ id: 0, type: "persistent-claim", size: "5Gi", deleteClaim: false, kraftMetadata: "shared" }],
+        });
+    });
+
+    it("dev: listeners, auth, and replication derived from one broker", async () => {
+        const { resources } = await runStack("dev");
+        const [kafka] = strimzi(resources, "Kafka");
+        const spec = kafka!.inputs.spec;
+        assert.equal(kafka!.inputs.apiVersion, "kafka.strimzi.io/v1");
+        assert.deepEqual(spec.kafka.listeners, [
+            { name: "plain", port: 9092, type: "internal", tls: false, authentication: { type: "scram-sha-512" } },
+            { name: "tls", port: 9093, type: "internal", tls: true, authentication: { type: "scram-sha-512" } },
+        ]);
+        assert.deepEqual(spec.kafka.authorization, { type: "simple" });
+        assert.equal(spec.kafka.config["default.replication.factor"], 1);
+        assert.equal(spec.kafka.config["min.insync.replicas"], 1);
+        assert.equal(spec.kafka.config["offsets.topic.replication.factor"], 1);
+        assert.deepEqual(spec.entityOperator, { topicOperator: {}, userOperator: {} });
+        assert.equal(kafka!.inputs.metadata.annotations["pulumi.com/waitFor"], "condition=Ready");
+        for (const t of strimzi(resources, "KafkaTopic")) assert.equal(t.inputs.spec.replicas, 1);
+    });
+
+    it("prod: separate controller and broker pools, RF 3, min ISR 2, metrics, operator chart", async () => {
+        const { resources } = await runStack("prod");
+        const pools = strimzi(resources, "KafkaNodePool");
+        assert.deepEqual(
+            pools.map((p) => [p.inputs.metadata.name, p.inputs.spec.replicas, p.inputs.spec.roles]),
+            [
+                ["controllers", 3, ["controller"]],
+                ["brokers", 3, ["broker"]],
+            ],
+        );
+        assert.equal(pools[1]!.inputs.spec.storage.volumes[0].class, "fast-ssd");
+        const [kafka] = strimzi(resources, "Kafka");
+        const spec = kafka!.inputs.spec;
+        assert.equal(spec.kafka.listeners.length, 1, "no plain listener in prod");
+        assert.equal(spec.kafka.listeners[0].tls, true);
+        assert.equal(spec.kafka.config["default.replication.factor"], 3);
+        assert.equal(spec.kafka.config["min.insync.replicas"], 2);
+        assert.equal(spec.kafka.metricsConfig.type, "jmxPrometheusExporter");
+        assert.equal(spec.kafka.metricsConfig.valueFrom.configMapKeyRef.name, "events-kafka-metrics");
+        assert.equal(ofType(resources, "kubernetes:core/v1:ConfigMap").length, 3, "config.d, users.d and metrics");
+        const [release] = ofType(resources, "kubernetes:helm.sh/v3:Release");
+        assert.equal(release!.inputs.chart, "oci://quay.io/strimzi-helm/strimzi-kafka-operator");
+        assert.equal(release!.inputs.version, "1.2.0");
+        for (const t of strimzi(resources, "KafkaTopic")) {
+            assert.equal(t.inputs.spec.replicas, 3);
+            assert.equal(t.inputs.spec.config["min.insync.replicas"], 2);
+        }
+    });
+
+    it("topics carry partitions, retention and cleanup policy from the stream files", async () => {
+        const { resources } = await runStack("dev");
+        const topics = strimzi(resources, "KafkaTopic");
+        assert.deepEqual(
+            topics.map((t) => t.inputs.spec.topicName).sort(),
+            STREAMS.map((s) => s.topic.name).sort(),
+        );
+        for (const s of STREAMS) {
+            const t = topics.find((x) => x.inputs.spec.topicName === s.topic.name)!;
+            assert.equal(t.inputs.spec.partitions, s.topic.partitions);
+            assert.equal(t.inputs.spec.config["retention.ms"], s.topic.retentionMs);
+            assert.equal(t.inputs.spec.config["cleanup.policy"], s.topic.cleanupPolicy);
+            assert.match(t.inputs.metadata.name, /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/);
+        }
+    });
+
+    it("the ClickHouse KafkaUser reads only the stream topics and groups, with its password from a Secret", async () => {
+        const { resources } = await runStack("dev");
+        const [user] = strimzi(resources, "KafkaUser");
+        const auth = user!.inputs.spec.authentication;
+        assert.equal(auth.type, "scram-sha-512");
+        assert.deepEqual(auth.password, { valueFrom: { secretKeyRef: { name: "events-clickhouse-scram", key: "password" } } });
+        const acls = user!.inputs.spec.authorization.acls as Array<{ resource: { type: string; name: string }; operations: string[] }>;
+        assert.deepEqual(
+            acls.filter((a) => a.resource.type === "topic").map((a) => a.resource.name).sort(),
+            STREAMS.map((s) => s.topic.name).sort(),
+        );
+        assert.deepEqual(
+            acls.filter((a) => a.resource.type === "group").map((a) => a.resource.name).sort(),
+            STREAMS.map((s) => `clickhouse-${s.name}`).sort(),
+        );
+        for (const a of acls) assert.ok(!a.operations.includes("Write") && !a.operations.includes("All"), "read-only ACLs");
+        const scram = ofType(resources, "kubernetes:core/v1:Secret").find((s) => s.inputs.metadata.name === "events-clickhouse-scram");
+        assert.ok(scram, "the SCRAM secret exists under the referenced name");
+    });
+
+    it("ClickHouse StatefulSet: volumes and mounts, probes, secret env, security context, PVCs", async () => {
+        const { resources } = await runStack("dev");
+        const [sts] = ofType(resources, "kubernetes:apps/v1:StatefulSet");
+        const spec = sts!.inputs.spec;
+        const pod = spec.template.spec;
+        const [c] = pod.containers;
+        assert.equal(c.image, "clickhouse/clickhouse-server:26.3.9");
+        assert.equal(spec.serviceName, "clickhouse-headless");
+        assert.deepEqual(
+            c.volumeMounts.map((m: { mountPath: string }) => m.mountPath),
+            ["/var/lib/clickhouse", "/etc/clickhouse-server/config.d", "/etc/clickhouse-server/users.d", "/etc/clickhouse-server/kafka-ca"],
+        );
+        assert.deepEqual(
+            pod.volumes.map((v: Record<string, unknown>) => [v.name, Object.keys(v).find((k) => k !== "name")]),
+            [
+                ["config", "configMap"],
+                ["users", "configMap"],
+                ["kafka-ca", "secret"],
+            ],
+        );
+        assert.equal(pod.volumes[2].secret.secretName, "events-cluster-ca-cert");
+        for (const p of ["startupProbe", "readinessProbe", "livenessProbe"]) {
+            assert.deepEqual(c[p].httpGet, { path: "/ping", port: "http" }, p);
+        }
+        const env = Object.fromEntries(c.env.map((e: { name: string }) => [e.name, e]));
+        assert.deepEqual(env.CLICKHOUSE_ADMIN_PASSWORD.valueFrom, { secretKeyRef: { name: "clickhouse-credentials", key: "admin-password" } });
+        assert.deepEqual(env.KAFKA_SASL_PASSWORD.valueFrom, { secretKeyRef: { name: "events-clickhouse-scram", key: "password" } });
+        assert.equal(pod.securityContext.runAsNonRoot, true);
+        assert.equal(pod.securityContext.runAsUser, 101);
+        assert.equal(c.securityContext.allowPrivilegeEscalation, false);
+        assert.deepEqual(c.resources.requests, { cpu: "500m", memory: "2Gi" });
+        assert.equal(pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey, "kubernetes.io/hostname");
+        assert.equal(spec.volumeClaimTemplates.length, 1);
+        assert.equal(spec.volumeClaimTemplates[0].spec.resources.requests.storage, "10Gi");
+        const [pdb] = ofType(resources, "kubernetes:policy/v1:PodDisruptionBudget");
+        assert.deepEqual(pdb!.inputs.spec.selector.matchLabels, spec.selector.matchLabels);
+    });
+
+    it("ephemeral storage swaps PVC templates for emptyDir", async () => {
+        const { resources } = await runStack("dev", { clickhouseEphemeralStorage: "true", kafkaEphemeralStorage: "true" });
+        const [sts] = ofType(resources, "kubernetes:apps/v1:StatefulSet");
+        assert.deepEqual(sts!.inputs.spec.volumeClaimTemplates, []);
+        assert.ok(sts!.inputs.spec.template.spec.volumes.some((v: { name: string; emptyDir?: object }) => v.name === "data" && v.emptyDir));
+        const [pool] = strimzi(resources, "KafkaNodePool");
+        assert.equal(pool!.inputs.spec.storage.volumes[0].type, "ephemeral");
+    });
+
+    it("readiness gating can be switched off", async () => {
+        const { resources } = await runStack("dev", { kafkaWaitForReady: "false" });
+        for (const kind of ["Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser"]) {
+            for (const r of strimzi(resources, kind)) assert.deepEqual(r.inputs.metadata.annotations, {}, kind);
+        }
+    });
+
+    it("CRDs from a local path: the chart skips its own CRDs and a ConfigGroup applies the files", async () => {
+        const crds = path.resolve(ROOT, "..", "shared", "fixtures", "strimzi-1.2.0", "crds");
+        const { resources } = await runStack("prod", { strimziCrdSource: "path", strimziCrdPath: crds });
+        const [release] = ofType(resources, "kubernetes:helm.sh/v3:Release");
+        assert.equal(release!.inputs.skipCrds, true);
+        const [group] = ofType(resources, "kubernetes:yaml/v2:ConfigGroup");
+        assert.equal((group!.inputs.files as string[]).length, 6);
+    });
+
+    it("external mode: topics through @pulumi/kafka, no Strimzi resources, ClickHouse gets SASL from a Secret", async () => {
+        const { resources, outputs } = await runStack(
+            "dev",
+            { kafkaMode: "external", kafkaExternalBootstrap: "kafka-1:9093,kafka-2:9093", kafkaExternalUsername: "ingest" },
+            { kafkaExternalPassword: require("@pulumi/pulumi").secret("external-secret-pw") },
+        );
+        assert.equal(resources.filter((r) => r.type.includes("strimzi")).length, 0);
+        const topics = ofType(resources, "kafka:index/topic:Topic");
+        assert.equal(topics.length, STREAMS.length);
+        const web = topics.find((t) => t.inputs.name === "web.events")!;
+        assert.equal(web.inputs.partitions, 6);
+        assert.equal(web.inputs.replicationFactor, 3);
+        assert.equal(web.inputs.config["retention.ms"], "259200000");
+        const [provider] = ofType(resources, "pulumi:providers:kafka");
+        assert.deepEqual(JSON.parse(provider!.inputs.bootstrapServers), ["kafka-1:9093", "kafka-2:9093"]);
+        assert.equal(provider!.inputs.saslMechanism, "scram-sha512");
+        assert.equal(outputs.kafkaBootstrapServers, "kafka-1:9093,kafka-2:9093");
+        const cm = ofType(resources, "kubernetes:core/v1:ConfigMap").find((c) => c.inputs.metadata.name === "clickhouse-config")!;
+        assert.match(cm.inputs.data["kafka.xml"], /<security_protocol>sasl_ssl<\/security_protocol>/);
+        assert.match(cm.inputs.data["kafka.xml"], /<sasl_username>ingest<\/sasl_username>/);
+    });
+
+    it("outputs: addresses and secret names only", async () => {
+        const { outputs } = await runStack("dev");
+        assert.deepEqual(outputs, {
+            namespace: "kcs-dev",
+            kafkaBootstrapServers: "events-kafka-bootstrap.kcs-dev.svc:9093",
+            kafkaCredentialsSecret: "events-clickhouse-scram",
+            clickhouseEndpoint: "http://clickhouse.kcs-dev.svc:8123",
+            clickhouseCredentialsSecret: "clickhouse-credentials",
+            streams: STREAMS.map((s) => s.name),
+        });
+    });
+});
