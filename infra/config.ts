@@ -9,23 +9,46 @@ import { z } from "zod";
 
 const quantity = z
     .string()
-    .regex(/^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$/, "must be a Kubernetes quantity such as 500m, 2Gi or 20Gi");
+    .regex(
+        /^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$/,
+        "must be a Kubernetes quantity such as 500m, 2Gi or 20Gi",
+    );
 const dnsLabel = z
     .string()
-    .regex(/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/, "must be a DNS label: lower-case letters, digits and '-'");
+    .regex(
+        /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/,
+        "must be a DNS label: lower-case letters, digits and '-'",
+    );
 
 export const configSchema = z
     .object({
-        namespace: dnsLabel.default("kafka-clickhouse").describe("Kubernetes namespace for every object of the stack."),
-        createNamespace: z.boolean().default(true).describe("Create the namespace (false if it is managed elsewhere)."),
-        streamsDir: z.string().min(1).default("schemas/streams").describe("Folder of stream files, relative to the project root."),
+        namespace: dnsLabel
+            .default("kafka-clickhouse")
+            .describe("Kubernetes namespace for every object of the stack."),
+        createNamespace: z
+            .boolean()
+            .default(true)
+            .describe("Create the namespace (false if it is managed elsewhere)."),
+        streamsDir: z
+            .string()
+            .min(1)
+            .default("schemas/streams")
+            .describe("Folder of stream files, relative to the project root."),
 
         kafkaMode: z
             .enum(["strimzi", "external"])
             .default("strimzi")
-            .describe("strimzi: a Strimzi-managed cluster in this stack; external: an existing cluster reached with SASL."),
-        kafkaClusterName: dnsLabel.default("events").describe("Name of the Kafka CR (Strimzi mode)."),
-        kafkaVersion: z.string().regex(/^\d+\.\d+\.\d+$/).default("4.3.1").describe("Kafka version Strimzi runs."),
+            .describe(
+                "strimzi: a Strimzi-managed cluster in this stack; external: an existing cluster reached with SASL.",
+            ),
+        kafkaClusterName: dnsLabel
+            .default("events")
+            .describe("Name of the Kafka CR (Strimzi mode)."),
+        kafkaVersion: z
+            .string()
+            .regex(/^\d+\.\d+\.\d+$/)
+            .default("4.3.1")
+            .describe("Kafka version Strimzi runs."),
         kafkaBrokers: z.number().int().min(1).max(64).default(1).describe("Broker count."),
         kafkaControllers: z
             .number()
@@ -33,51 +56,105 @@ export const configSchema = z
             .min(0)
             .max(9)
             .default(0)
-            .describe("Dedicated KRaft controllers; 0 runs the brokers in dual role (broker+controller)."),
-        kafkaStorageSize: quantity.default("10Gi").describe("Persistent volume size per Kafka node."),
-        kafkaStorageClass: z.string().default("").describe("Storage class for Kafka volumes; empty uses the cluster default."),
-        kafkaEphemeralStorage: z.boolean().default(false).describe("Use emptyDir storage for Kafka (throwaway stacks only)."),
+            .describe(
+                "Dedicated KRaft controllers; 0 runs the brokers in dual role (broker+controller).",
+            ),
+        kafkaStorageSize: quantity
+            .default("10Gi")
+            .describe("Persistent volume size per Kafka node."),
+        kafkaStorageClass: z
+            .string()
+            .default("")
+            .describe("Storage class for Kafka volumes; empty uses the cluster default."),
+        kafkaEphemeralStorage: z
+            .boolean()
+            .default(false)
+            .describe("Use emptyDir storage for Kafka (throwaway stacks only)."),
         kafkaBrokerCpu: quantity.default("500m").describe("CPU request per broker."),
         kafkaBrokerMemory: quantity.default("2Gi").describe("Memory request and limit per broker."),
         kafkaPlainListener: z
             .boolean()
             .default(false)
-            .describe("Add a plain (non-TLS, still SCRAM-authenticated) internal listener on 9092."),
-        kafkaMetrics: z.boolean().default(false).describe("Expose Kafka metrics with the Prometheus JMX exporter."),
+            .describe(
+                "Add a plain (non-TLS, still SCRAM-authenticated) internal listener on 9092.",
+            ),
+        kafkaMetrics: z
+            .boolean()
+            .default(false)
+            .describe("Expose Kafka metrics with the Prometheus JMX exporter."),
         kafkaWaitForReady: z
             .boolean()
             .default(true)
-            .describe("Wait for Ready on the Kafka CRs (pulumi.com/waitFor); off where no operator runs."),
+            .describe(
+                "Wait for Ready on the Kafka CRs (pulumi.com/waitFor); off where no operator runs.",
+            ),
 
-        strimziInstall: z.boolean().default(false).describe("Install the Strimzi operator from its pinned Helm chart."),
+        strimziInstall: z
+            .boolean()
+            .default(false)
+            .describe("Install the Strimzi operator from its pinned Helm chart."),
         strimziChartVersion: z.string().default("1.2.0").describe("Strimzi Helm chart version."),
         strimziCrdSource: z
             .enum(["upstream", "path"])
             .default("upstream")
-            .describe("upstream: CRDs from the Helm chart; path: apply the CRD YAML files in strimziCrdPath."),
-        strimziCrdPath: z.string().default("").describe("Folder of Strimzi CRD YAML files (air-gapped installs)."),
+            .describe(
+                "upstream: CRDs from the Helm chart; path: apply the CRD YAML files in strimziCrdPath.",
+            ),
+        strimziCrdPath: z
+            .string()
+            .default("")
+            .describe("Folder of Strimzi CRD YAML files (air-gapped installs)."),
 
-        kafkaExternalBootstrap: z.string().default("").describe("External mode: bootstrap servers, host:port[,host:port]."),
+        kafkaExternalBootstrap: z
+            .string()
+            .default("")
+            .describe("External mode: bootstrap servers, host:port[,host:port]."),
         kafkaExternalSaslMechanism: z
             .enum(["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN", "none"])
             .default("SCRAM-SHA-512")
             .describe("External mode: SASL mechanism, or none."),
         kafkaExternalUsername: z.string().default("").describe("External mode: SASL user name."),
         kafkaExternalTls: z.boolean().default(true).describe("External mode: connect with TLS."),
-        kafkaExternalReplicas: z.number().int().min(1).default(3).describe("External mode: replication factor of created topics."),
+        kafkaExternalReplicas: z
+            .number()
+            .int()
+            .min(1)
+            .default(3)
+            .describe("External mode: replication factor of created topics."),
 
-        clickhouseName: dnsLabel.default("clickhouse").describe("Name of the ClickHouse StatefulSet and Services."),
+        clickhouseName: dnsLabel
+            .default("clickhouse")
+            .describe("Name of the ClickHouse StatefulSet and Services."),
         clickhouseImage: z
             .string()
-            .regex(/^[^\s:]+(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$/, "must be an image reference such as clickhouse/clickhouse-server:26.3.9")
+            .regex(
+                /^[^\s:]+(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$/,
+                "must be an image reference such as clickhouse/clickhouse-server:26.3.9",
+            )
             .default("clickhouse/clickhouse-server:26.3.9")
             .describe("ClickHouse server image (pinned LTS)."),
-        clickhouseReplicas: z.number().int().min(1).max(16).default(1).describe("ClickHouse pods (independent replicas)."),
-        clickhouseStorageSize: quantity.default("20Gi").describe("Data volume size per ClickHouse pod."),
-        clickhouseStorageClass: z.string().default("").describe("Storage class for ClickHouse volumes; empty uses the cluster default."),
-        clickhouseEphemeralStorage: z.boolean().default(false).describe("Use emptyDir for ClickHouse data (throwaway stacks only)."),
+        clickhouseReplicas: z
+            .number()
+            .int()
+            .min(1)
+            .max(16)
+            .default(1)
+            .describe("ClickHouse pods (independent replicas)."),
+        clickhouseStorageSize: quantity
+            .default("20Gi")
+            .describe("Data volume size per ClickHouse pod."),
+        clickhouseStorageClass: z
+            .string()
+            .default("")
+            .describe("Storage class for ClickHouse volumes; empty uses the cluster default."),
+        clickhouseEphemeralStorage: z
+            .boolean()
+            .default(false)
+            .describe("Use emptyDir for ClickHouse data (throwaway stacks only)."),
         clickhouseCpu: quantity.default("1").describe("CPU request per ClickHouse pod."),
-        clickhouseMemory: quantity.default("4Gi").describe("Memory request and limit per ClickHouse pod."),
+        clickhouseMemory: quantity
+            .default("4Gi")
+            .describe("Memory request and limit per ClickHouse pod."),
         clickhouseLogLevel: z
             .enum(["trace", "debug", "information", "warning", "error"])
             .default("information")
@@ -92,21 +169,35 @@ export const configSchema = z
         ingestionConnection: z
             .enum(["port-forward", "url", "embedded"])
             .default("port-forward")
-            .describe("How the DDL provider reaches ClickHouse: port-forward to the pod, a URL, or the embedded engine."),
-        ingestionUrl: z.string().default("").describe("url mode: ClickHouse HTTP(S) URL, without credentials."),
-        ingestionEmbeddedPath: z.string().default("").describe("embedded mode: data folder of the embedded engine."),
+            .describe(
+                "How the DDL provider reaches ClickHouse: port-forward to the pod, a URL, or the embedded engine.",
+            ),
+        ingestionUrl: z
+            .string()
+            .default("")
+            .describe("url mode: ClickHouse HTTP(S) URL, without credentials."),
+        ingestionEmbeddedPath: z
+            .string()
+            .default("")
+            .describe("embedded mode: data folder of the embedded engine."),
         ingestionKafkaBrokers: z
             .string()
             .default("")
-            .describe("Broker list written into the Kafka engine tables; empty derives it from the Kafka cluster."),
+            .describe(
+                "Broker list written into the Kafka engine tables; empty derives it from the Kafka cluster.",
+            ),
         allowDestructiveChanges: z
             .boolean()
             .default(false)
-            .describe("Let schema changes drop or retype columns, change ORDER BY or rebuild target tables."),
+            .describe(
+                "Let schema changes drop or retype columns, change ORDER BY or rebuild target tables.",
+            ),
         dropTargetOnDelete: z
             .boolean()
             .default(false)
-            .describe("Drop target tables (and their data) when a stream is removed; off keeps them."),
+            .describe(
+                "Drop target tables (and their data) when a stream is removed; off keeps them.",
+            ),
     })
     .strict();
 
@@ -123,7 +214,9 @@ export class ConfigError extends Error {
         readonly stackName: string,
         readonly problems: string[],
     ) {
-        super(`invalid configuration for stack '${stackName}':\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+        super(
+            `invalid configuration for stack '${stackName}':\n${problems.map((p) => `  - ${p}`).join("\n")}`,
+        );
         this.name = "ConfigError";
     }
 }
@@ -132,7 +225,11 @@ export class ConfigError extends Error {
  * Parses raw config values (key without namespace -> string as Pulumi stores it) into the typed
  * config. Pure, so tests feed it the real Pulumi.<stack>.yaml files.
  */
-export function parseConfig(raw: Record<string, string>, stack: string, project = "kafka-clickhouse-stack"): StackConfig {
+export function parseConfig(
+    raw: Record<string, string>,
+    stack: string,
+    project = "kafka-clickhouse-stack",
+): StackConfig {
     const problems: string[] = [];
     const shape = configSchema.shape as Record<string, z.ZodTypeAny>;
     const values: Record<string, unknown> = {};
@@ -166,30 +263,52 @@ export function parseConfig(raw: Record<string, string>, stack: string, project 
 function crossKeyProblems(cfg: StackConfig, project: string): string[] {
     const p: string[] = [];
     if (cfg.kafkaMode === "external" && cfg.kafkaExternalBootstrap === "") {
-        p.push(`${project}:kafkaExternalBootstrap: required when kafkaMode is 'external' (host:port of the brokers)`);
+        p.push(
+            `${project}:kafkaExternalBootstrap: required when kafkaMode is 'external' (host:port of the brokers)`,
+        );
     }
-    if (cfg.kafkaMode === "external" && cfg.kafkaExternalSaslMechanism !== "none" && cfg.kafkaExternalUsername === "") {
-        p.push(`${project}:kafkaExternalUsername: required with SASL (or set kafkaExternalSaslMechanism to none)`);
+    if (
+        cfg.kafkaMode === "external" &&
+        cfg.kafkaExternalSaslMechanism !== "none" &&
+        cfg.kafkaExternalUsername === ""
+    ) {
+        p.push(
+            `${project}:kafkaExternalUsername: required with SASL (or set kafkaExternalSaslMechanism to none)`,
+        );
     }
     if (cfg.kafkaControllers !== 0 && cfg.kafkaControllers % 2 === 0) {
-        p.push(`${project}:kafkaControllers: ${cfg.kafkaControllers} controllers cannot keep a majority better than ${cfg.kafkaControllers - 1}; use an odd number (1, 3 or 5)`);
+        p.push(
+            `${project}:kafkaControllers: ${cfg.kafkaControllers} controllers cannot keep a majority better than ${cfg.kafkaControllers - 1}; use an odd number (1, 3 or 5)`,
+        );
     }
     if (cfg.kafkaControllers === 0 && cfg.kafkaBrokers % 2 === 0) {
-        p.push(`${project}:kafkaBrokers: dual-role nodes also form the KRaft quorum; use an odd number, or set kafkaControllers to 3`);
+        p.push(
+            `${project}:kafkaBrokers: dual-role nodes also form the KRaft quorum; use an odd number, or set kafkaControllers to 3`,
+        );
     }
     if (cfg.clickhouseReplicas > 1) {
-        p.push(`${project}:clickhouseReplicas: ${cfg.clickhouseReplicas} pods would each consume a share of the partitions into their own tables; replicated tables (Keeper + ReplicatedMergeTree) are not supported yet, so use 1`);
+        p.push(
+            `${project}:clickhouseReplicas: ${cfg.clickhouseReplicas} pods would each consume a share of the partitions into their own tables; replicated tables (Keeper + ReplicatedMergeTree) are not supported yet, so use 1`,
+        );
     }
     if (cfg.strimziCrdSource === "path" && cfg.strimziCrdPath === "") {
-        p.push(`${project}:strimziCrdPath: required when strimziCrdSource is 'path' (a folder of Strimzi CRD YAML files)`);
+        p.push(
+            `${project}:strimziCrdPath: required when strimziCrdSource is 'path' (a folder of Strimzi CRD YAML files)`,
+        );
     }
     if (cfg.ingestionEnabled && cfg.ingestionConnection === "url" && cfg.ingestionUrl === "") {
         p.push(`${project}:ingestionUrl: required when ingestionConnection is 'url'`);
     }
     if (cfg.ingestionUrl !== "" && /\/\/[^/]*@/.test(cfg.ingestionUrl)) {
-        p.push(`${project}:ingestionUrl: must not carry credentials; the password comes from the ClickHouse Secret or clickhouseAdminPassword`);
+        p.push(
+            `${project}:ingestionUrl: must not carry credentials; the password comes from the ClickHouse Secret or clickhouseAdminPassword`,
+        );
     }
-    if (cfg.ingestionEnabled && cfg.ingestionConnection === "embedded" && cfg.ingestionEmbeddedPath === "") {
+    if (
+        cfg.ingestionEnabled &&
+        cfg.ingestionConnection === "embedded" &&
+        cfg.ingestionEmbeddedPath === ""
+    ) {
         p.push(`${project}:ingestionEmbeddedPath: required when ingestionConnection is 'embedded'`);
     }
     return p;
@@ -260,7 +379,11 @@ export function loadConfig(): { config: StackConfig; secrets: StackSecrets } {
         kafkaExternalPassword: cfg.getSecret("kafkaExternalPassword"),
         clickhouseAdminPassword: cfg.getSecret("clickhouseAdminPassword"),
     };
-    if (config.kafkaMode === "external" && config.kafkaExternalSaslMechanism !== "none" && !secrets.kafkaExternalPassword) {
+    if (
+        config.kafkaMode === "external" &&
+        config.kafkaExternalSaslMechanism !== "none" &&
+        !secrets.kafkaExternalPassword
+    ) {
         throw new ConfigError(stack, [
             `${project}:kafkaExternalPassword: required with SASL; set it with 'pulumi config set --secret kafkaExternalPassword'`,
         ]);

@@ -20,10 +20,15 @@ export interface PipelineOutputs {
  * happened before this is called, so a bad key or stream file never leaves a half-registered
  * program behind.
  */
-export function createPipeline(config: StackConfig, secrets: StackSecrets, streams: readonly LoadedStream[]): PipelineOutputs {
+export function createPipeline(
+    config: StackConfig,
+    secrets: StackSecrets,
+    streams: readonly LoadedStream[],
+): PipelineOutputs {
     const specs = streams.map((s) => s.spec);
     const ns = config.createNamespace
-        ? new k8s.core.v1.Namespace("namespace", { metadata: { name: config.namespace } }).metadata.name
+        ? new k8s.core.v1.Namespace("namespace", { metadata: { name: config.namespace } }).metadata
+              .name
         : pulumi.output(config.namespace);
 
     let kafkaBootstrapServers: pulumi.Output<string>;
@@ -49,7 +54,11 @@ export function createPipeline(config: StackConfig, secrets: StackSecrets, strea
                 controllers: config.kafkaControllers,
                 storage: config.kafkaEphemeralStorage
                     ? { ephemeral: true }
-                    : { ephemeral: false, size: config.kafkaStorageSize, storageClass: config.kafkaStorageClass },
+                    : {
+                          ephemeral: false,
+                          size: config.kafkaStorageSize,
+                          storageClass: config.kafkaStorageClass,
+                      },
                 brokerCpu: config.kafkaBrokerCpu,
                 brokerMemory: config.kafkaBrokerMemory,
                 plainListener: config.kafkaPlainListener,
@@ -62,7 +71,12 @@ export function createPipeline(config: StackConfig, secrets: StackSecrets, strea
         kafkaBootstrapServers = cluster.bootstrapServers;
         kafkaCredentialsSecret = cluster.consumerSecretName;
         clickhouseKafka = {
-            client: { securityProtocol: "SASL_SSL", saslMechanism: "SCRAM-SHA-512", saslUsername: "clickhouse", caFile: "ca.crt" },
+            client: {
+                securityProtocol: "SASL_SSL",
+                saslMechanism: "SCRAM-SHA-512",
+                saslUsername: "clickhouse",
+                caFile: "ca.crt",
+            },
             passwordSecret: cluster.consumerSecretName,
             caSecret: cluster.clusterCaSecretName,
         };
@@ -82,20 +96,24 @@ export function createPipeline(config: StackConfig, secrets: StackSecrets, strea
             passwordSecret = new k8s.core.v1.Secret("kafka-external-credentials", {
                 metadata: { name: "kafka-external-credentials", namespace: ns },
                 type: "Opaque",
-                stringData: { username: config.kafkaExternalUsername, password: secrets.kafkaExternalPassword },
+                stringData: {
+                    username: config.kafkaExternalUsername,
+                    password: secrets.kafkaExternalPassword,
+                },
             }).metadata.name;
         }
         kafkaCredentialsSecret = pulumi.output(passwordSecret);
         const sasl = config.kafkaExternalSaslMechanism !== "none";
         clickhouseKafka = {
             client: {
-                securityProtocol: `${sasl ? "SASL_" : ""}${config.kafkaExternalTls ? "SSL" : "PLAINTEXT"}` as
-                    | "SASL_SSL"
-                    | "SASL_PLAINTEXT"
-                    | "SSL"
-                    | "PLAINTEXT",
+                securityProtocol:
+                    `${sasl ? "SASL_" : ""}${config.kafkaExternalTls ? "SSL" : "PLAINTEXT"}` as
+                        "SASL_SSL" | "SASL_PLAINTEXT" | "SSL" | "PLAINTEXT",
                 ...(sasl
-                    ? { saslMechanism: config.kafkaExternalSaslMechanism as "SCRAM-SHA-512", saslUsername: config.kafkaExternalUsername }
+                    ? {
+                          saslMechanism: config.kafkaExternalSaslMechanism as "SCRAM-SHA-512",
+                          saslUsername: config.kafkaExternalUsername,
+                      }
                     : {}),
             },
             ...(passwordSecret ? { passwordSecret } : {}),
@@ -108,11 +126,17 @@ export function createPipeline(config: StackConfig, secrets: StackSecrets, strea
         replicas: config.clickhouseReplicas,
         storage: config.clickhouseEphemeralStorage
             ? { ephemeral: true }
-            : { ephemeral: false, size: config.clickhouseStorageSize, storageClass: config.clickhouseStorageClass },
+            : {
+                  ephemeral: false,
+                  size: config.clickhouseStorageSize,
+                  storageClass: config.clickhouseStorageClass,
+              },
         cpu: config.clickhouseCpu,
         memory: config.clickhouseMemory,
         logLevel: config.clickhouseLogLevel,
-        ...(secrets.clickhouseAdminPassword ? { adminPassword: secrets.clickhouseAdminPassword } : {}),
+        ...(secrets.clickhouseAdminPassword
+            ? { adminPassword: secrets.clickhouseAdminPassword }
+            : {}),
         kafka: clickhouseKafka,
     });
 

@@ -20,7 +20,9 @@ export class StreamSchemaError extends Error {
     constructor(readonly problems: readonly SchemaProblem[]) {
         super(
             "invalid stream schema:\n" +
-                problems.map((p) => `  ${p.file}${p.path ? `: ${p.path}` : ""}: ${p.message}`).join("\n"),
+                problems
+                    .map((p) => `  ${p.file}${p.path ? `: ${p.path}` : ""}: ${p.message}`)
+                    .join("\n"),
         );
         this.name = "StreamSchemaError";
     }
@@ -35,7 +37,13 @@ const EXTENSIONS = [".yaml", ".yml", ".json"];
  */
 export function loadStreams(dir: string = DEFAULT_STREAMS_DIR): LoadedStream[] {
     if (!fs.existsSync(dir)) {
-        throw new StreamSchemaError([{ file: dir, path: "", message: "directory does not exist; set streamsDir to a folder of stream files" }]);
+        throw new StreamSchemaError([
+            {
+                file: dir,
+                path: "",
+                message: "directory does not exist; set streamsDir to a folder of stream files",
+            },
+        ]);
     }
     const files = fs
         .readdirSync(dir)
@@ -91,7 +99,10 @@ function validateObject(raw: unknown, file: string): Result {
             problems: parsed.error.issues.map((i) => ({
                 file,
                 path: formatPath(i.path),
-                message: i.code === "unrecognized_keys" ? `${i.message}; check the spelling against schemas/stream.schema.json` : i.message,
+                message:
+                    i.code === "unrecognized_keys"
+                        ? `${i.message}; check the spelling against schemas/stream.schema.json`
+                        : i.message,
             })),
         };
     }
@@ -112,7 +123,10 @@ function semanticProblems(spec: StreamSpec, file: string): SchemaProblem[] {
             checkExpression(expr);
             const unknown = referencedIdentifiers(expr).filter((id) => !names.has(id));
             if (mustReferenceColumns && unknown.length > 0) {
-                add(p, `'${expr}' refers to unknown column(s) ${unknown.map((u) => `'${u}'`).join(", ")}`);
+                add(
+                    p,
+                    `'${expr}' refers to unknown column(s) ${unknown.map((u) => `'${u}'`).join(", ")}`,
+                );
             }
         } catch (e) {
             add(p, `'${expr}': ${errText(e)}`);
@@ -122,13 +136,21 @@ function semanticProblems(spec: StreamSpec, file: string): SchemaProblem[] {
         if (seen.has(c.name)) add(`columns[${i}].name`, `duplicate column '${c.name}'`);
         seen.add(c.name);
         const source = c.source ?? c.name;
-        if (sources.has(source)) add(`columns[${i}].source`, `field '${source}' already fills another column`);
+        if (sources.has(source))
+            add(`columns[${i}].source`, `field '${source}' already fills another column`);
         sources.add(source);
-        if (c.name.startsWith("_")) add(`columns[${i}].name`, `'${c.name}': names starting with '_' are reserved for Kafka virtual columns`);
+        if (c.name.startsWith("_"))
+            add(
+                `columns[${i}].name`,
+                `'${c.name}': names starting with '_' are reserved for Kafka virtual columns`,
+            );
         try {
             parseType(c.type);
         } catch (e) {
-            add(`columns[${i}].type`, `${errText(e)}; use a ClickHouse type such as String, Int64, DateTime64(3, 'UTC')`);
+            add(
+                `columns[${i}].type`,
+                `${errText(e)}; use a ClickHouse type such as String, Int64, DateTime64(3, 'UTC')`,
+            );
         }
         if (c.default !== undefined) checkExpr(`columns[${i}].default`, c.default, false);
     });
@@ -136,18 +158,36 @@ function semanticProblems(spec: StreamSpec, file: string): SchemaProblem[] {
     if (spec.partitionBy) checkExpr("partitionBy", spec.partitionBy, true);
     if (spec.ttl) checkExpr("ttl", spec.ttl, true);
     if (spec.engine.type === "ReplacingMergeTree" && spec.engine.version) {
-        const v = spec.columns.find((c) => c.name === (spec.engine as { version?: string }).version);
-        if (!v) add("engine.version", `version column '${spec.engine.version}' is not among the columns`);
+        const v = spec.columns.find(
+            (c) => c.name === (spec.engine as { version?: string }).version,
+        );
+        if (!v)
+            add(
+                "engine.version",
+                `version column '${spec.engine.version}' is not among the columns`,
+            );
         else if (!/^(U?Int\d+|Date|Date32|DateTime|DateTime64)/.test(safeTypeName(v.type))) {
-            add("engine.version", `version column '${v.name}' must be an unsigned integer, Date or DateTime type, not ${v.type}`);
+            add(
+                "engine.version",
+                `version column '${v.name}' must be an unsigned integer, Date or DateTime type, not ${v.type}`,
+            );
         }
     }
     const consumers = spec.consumer.consumers;
     if (consumers !== undefined && consumers > spec.topic.partitions) {
-        add("consumer.consumers", `${consumers} consumers for ${spec.topic.partitions} partitions: the extra consumers would idle; use at most ${spec.topic.partitions}`);
+        add(
+            "consumer.consumers",
+            `${consumers} consumers for ${spec.topic.partitions} partitions: the extra consumers would idle; use at most ${spec.topic.partitions}`,
+        );
     }
-    if (spec.format !== "JSONEachRow" && spec.columns.some((c) => c.source !== undefined && c.source !== c.name)) {
-        add("columns", `'source' renames fields of JSON messages only; ${spec.format} columns are positional`);
+    if (
+        spec.format !== "JSONEachRow" &&
+        spec.columns.some((c) => c.source !== undefined && c.source !== c.name)
+    ) {
+        add(
+            "columns",
+            `'source' renames fields of JSON messages only; ${spec.format} columns are positional`,
+        );
     }
     return problems;
 }
@@ -158,10 +198,20 @@ function crossStreamProblems(streams: LoadedStream[]): SchemaProblem[] {
     const byTopic = new Map<string, string>();
     for (const { file, spec } of streams) {
         const other = byName.get(spec.name);
-        if (other) problems.push({ file, path: "name", message: `duplicate stream '${spec.name}' (also in ${other}); stream names must be unique` });
+        if (other)
+            problems.push({
+                file,
+                path: "name",
+                message: `duplicate stream '${spec.name}' (also in ${other}); stream names must be unique`,
+            });
         else byName.set(spec.name, file);
         const otherTopic = byTopic.get(spec.topic.name);
-        if (otherTopic) problems.push({ file, path: "topic.name", message: `topic '${spec.topic.name}' is already declared by ${otherTopic}; one stream per topic` });
+        if (otherTopic)
+            problems.push({
+                file,
+                path: "topic.name",
+                message: `topic '${spec.topic.name}' is already declared by ${otherTopic}; one stream per topic`,
+            });
         else byTopic.set(spec.topic.name, file);
     }
     return problems;
@@ -185,7 +235,9 @@ function safeTypeName(type: string): string {
 }
 
 function formatPath(p: ReadonlyArray<PropertyKey>): string {
-    return p.map((k, i) => (typeof k === "number" ? `[${k}]` : `${i === 0 ? "" : "."}${String(k)}`)).join("");
+    return p
+        .map((k, i) => (typeof k === "number" ? `[${k}]` : `${i === 0 ? "" : "."}${String(k)}`))
+        .join("");
 }
 
 function errText(e: unknown): string {

@@ -38,7 +38,9 @@ export const topicSchema = z
             .min(1)
             .max(32)
             .optional()
-            .describe("Replication factor. Default: derived from the broker count (min(3, brokers))."),
+            .describe(
+                "Replication factor. Default: derived from the broker count (min(3, brokers)).",
+            ),
         retentionMs: z
             .number()
             .int()
@@ -50,7 +52,12 @@ export const topicSchema = z
             .default("delete")
             .describe("cleanup.policy of the topic."),
         config: z
-            .record(z.string().regex(/^[a-z][a-z0-9.]*$/, "topic config keys look like 'segment.bytes'"), z.union([z.string(), z.number(), z.boolean()]))
+            .record(
+                z
+                    .string()
+                    .regex(/^[a-z][a-z0-9.]*$/, "topic config keys look like 'segment.bytes'"),
+                z.union([z.string(), z.number(), z.boolean()]),
+            )
             .default({})
             .describe("Further topic configs passed as they are (e.g. segment.bytes)."),
     })
@@ -62,12 +69,17 @@ export const columnSchema = z
         type: z
             .string()
             .min(1)
-            .describe("ClickHouse type, e.g. String, LowCardinality(String), DateTime64(3, 'UTC')."),
+            .describe(
+                "ClickHouse type, e.g. String, LowCardinality(String), DateTime64(3, 'UTC').",
+            ),
         source: z
             .string()
             .min(1)
             .max(255)
-            .regex(/^[^\u0000-\u001f`]+$/, "source field names may not contain control characters or backticks")
+            .regex(
+                /^[^\u0000-\u001f`]+$/,
+                "source field names may not contain control characters or backticks",
+            )
             .optional()
             .describe("Field of the message that fills the column. Default: the column name."),
         default: z
@@ -93,18 +105,29 @@ export const streamSchema = z
             .describe("ClickHouse input format of the messages."),
         formatSettings: z
             .record(
-                z.string().regex(/^(input_format|format|date_time_input_format)[a-z0-9_]*$/, "format settings start with input_format_, format_ or date_time_input_format"),
+                z
+                    .string()
+                    .regex(
+                        /^(input_format|format|date_time_input_format)[a-z0-9_]*$/,
+                        "format settings start with input_format_, format_ or date_time_input_format",
+                    ),
                 z.union([z.string(), z.number(), z.boolean()]),
             )
             .default({})
-            .describe("Input format settings applied on the Kafka table (e.g. input_format_skip_unknown_fields: 1)."),
+            .describe(
+                "Input format settings applied on the Kafka table (e.g. input_format_skip_unknown_fields: 1).",
+            ),
         columns: z.array(columnSchema).min(1, "a stream needs at least one column"),
         orderBy: z
             .array(z.string().min(1))
             .min(1, "orderBy needs at least one column or expression")
             .describe("ORDER BY (sorting key) of the target table."),
         partitionBy: z.string().min(1).optional().describe("PARTITION BY expression."),
-        ttl: z.string().min(1).optional().describe("TTL expression, e.g. `event_time + INTERVAL 90 DAY`."),
+        ttl: z
+            .string()
+            .min(1)
+            .optional()
+            .describe("TTL expression, e.g. `event_time + INTERVAL 90 DAY`."),
         engine: z
             .discriminatedUnion("type", [
                 z.object({ type: z.literal("MergeTree") }).strict(),
@@ -118,7 +141,9 @@ export const streamSchema = z
                     .strict(),
             ])
             .default({ type: "MergeTree" })
-            .describe("Target engine. ReplacingMergeTree deduplicates rows with the same ORDER BY key."),
+            .describe(
+                "Target engine. ReplacingMergeTree deduplicates rows with the same ORDER BY key.",
+            ),
         consumer: z
             .object({
                 group: z
@@ -131,10 +156,22 @@ export const streamSchema = z
                     .int()
                     .min(1)
                     .optional()
-                    .describe("kafka_num_consumers. Default: derived from partitions; never above them."),
+                    .describe(
+                        "kafka_num_consumers. Default: derived from partitions; never above them.",
+                    ),
                 maxBlockSize: z.number().int().min(1).optional().describe("kafka_max_block_size."),
-                flushIntervalMs: z.number().int().min(1).optional().describe("kafka_flush_interval_ms."),
-                pollMaxBatchSize: z.number().int().min(1).optional().describe("kafka_poll_max_batch_size."),
+                flushIntervalMs: z
+                    .number()
+                    .int()
+                    .min(1)
+                    .optional()
+                    .describe("kafka_flush_interval_ms."),
+                pollMaxBatchSize: z
+                    .number()
+                    .int()
+                    .min(1)
+                    .optional()
+                    .describe("kafka_poll_max_batch_size."),
             })
             .strict()
             .default({}),

@@ -28,7 +28,8 @@ export function tokenize(input: string): Token[] {
             throw new SqlInputError("comments are not allowed");
         }
         if (c === ";") throw new SqlInputError("';' is not allowed");
-        if (c === "`" || c === '"') throw new SqlInputError(`quoted identifiers (${c}) are not allowed`);
+        if (c === "`" || c === '"')
+            throw new SqlInputError(`quoted identifiers (${c}) are not allowed`);
         if (/[A-Za-z_]/.test(c)) {
             let j = i + 1;
             while (j < input.length && /[A-Za-z0-9_]/.test(input[j]!)) j++;
@@ -139,7 +140,8 @@ export function checkExpression(expr: string): string {
     tokens.forEach((t, idx) => {
         if (t.kind === "ident") {
             const lower = t.text.toLowerCase();
-            if (FORBIDDEN_WORDS.has(lower)) throw new SqlInputError(`keyword '${t.text}' is not allowed in an expression`);
+            if (FORBIDDEN_WORDS.has(lower))
+                throw new SqlInputError(`keyword '${t.text}' is not allowed in an expression`);
             const next = tokens[idx + 1];
             if (next?.text === "(" && FORBIDDEN_FUNCTIONS.has(lower)) {
                 throw new SqlInputError(`function '${t.text}' is not allowed in an expression`);
@@ -274,8 +276,13 @@ export function parseType(input: string): ChType {
                 expect("(");
                 const inner = parse();
                 expect(")");
-                if (name === "Nullable" && ["Array", "Map", "Tuple", "Nullable", "LowCardinality"].includes(inner.name)) {
-                    throw new SqlInputError(`Nullable(${inner.text}) is not allowed: ${inner.name} cannot be inside Nullable`);
+                if (
+                    name === "Nullable" &&
+                    ["Array", "Map", "Tuple", "Nullable", "LowCardinality"].includes(inner.name)
+                ) {
+                    throw new SqlInputError(
+                        `Nullable(${inner.text}) is not allowed: ${inner.name} cannot be inside Nullable`,
+                    );
                 }
                 return make([inner]);
             }
@@ -356,7 +363,8 @@ export function parseType(input: string): ChType {
                         sign = "-";
                     }
                     const n = tokens[pos++];
-                    if (n?.kind !== "number" || !/^\d+$/.test(n.text)) throw new SqlInputError(`enum values must be integers in '${input}'`);
+                    if (n?.kind !== "number" || !/^\d+$/.test(n.text))
+                        throw new SqlInputError(`enum values must be integers in '${input}'`);
                     items.push(`${label} = ${sign}${n.text}`);
                 } while (peek()?.text === ",");
                 expect(")");
@@ -368,19 +376,24 @@ export function parseType(input: string): ChType {
     };
     const int = (min: number, max: number): number => {
         const t = tokens[pos++];
-        if (t?.kind !== "number" || !/^\d+$/.test(t.text)) throw new SqlInputError(`expected an integer in type '${input}'`);
+        if (t?.kind !== "number" || !/^\d+$/.test(t.text))
+            throw new SqlInputError(`expected an integer in type '${input}'`);
         const n = Number(t.text);
-        if (n < min || n > max) throw new SqlInputError(`${n} is out of range ${min}..${max} in type '${input}'`);
+        if (n < min || n > max)
+            throw new SqlInputError(`${n} is out of range ${min}..${max} in type '${input}'`);
         return n;
     };
     const str = (): string => {
         const t = tokens[pos++];
-        if (t?.kind !== "string") throw new SqlInputError(`expected a quoted string in type '${input}'`);
-        if (/[\\\n]/.test(t.text)) throw new SqlInputError(`escapes are not allowed in type arguments of '${input}'`);
+        if (t?.kind !== "string")
+            throw new SqlInputError(`expected a quoted string in type '${input}'`);
+        if (/[\\\n]/.test(t.text))
+            throw new SqlInputError(`escapes are not allowed in type arguments of '${input}'`);
         return t.text;
     };
     const result = parse();
-    if (pos !== tokens.length) throw new SqlInputError(`unexpected '${tokens[pos]!.text}' after type in '${input}'`);
+    if (pos !== tokens.length)
+        throw new SqlInputError(`unexpected '${tokens[pos]!.text}' after type in '${input}'`);
     return result;
 }
 

@@ -12,12 +12,16 @@ import { streamSchema } from "../schemas/model";
 const root = path.resolve(__dirname, "..");
 
 export function streamJsonSchema(): string {
-    const schema = z.toJSONSchema(streamSchema, { io: "input", target: "draft-2020-12" }) as Record<string, unknown>;
+    const schema = z.toJSONSchema(streamSchema, { io: "input", target: "draft-2020-12" }) as Record<
+        string,
+        unknown
+    >;
     return (
         JSON.stringify(
             {
                 title: "kafka-clickhouse-stack stream",
-                description: "One ingestion stream: a Kafka topic and the ClickHouse tables it fills.",
+                description:
+                    "One ingestion stream: a Kafka topic and the ClickHouse tables it fills.",
                 ...schema,
             },
             null,
@@ -28,7 +32,8 @@ export function streamJsonSchema(): string {
 
 const SECRET_DESCRIPTIONS: Record<(typeof SECRET_KEYS)[number], string> = {
     kafkaExternalPassword: "External mode: SASL password (pulumi config set --secret).",
-    clickhouseAdminPassword: "ClickHouse admin password; generated when unset (pulumi config set --secret).",
+    clickhouseAdminPassword:
+        "ClickHouse admin password; generated when unset (pulumi config set --secret).",
 };
 
 export function pulumiYaml(): string {
@@ -43,9 +48,19 @@ export function pulumiYaml(): string {
         "main: infra/index.ts",
         "config:",
     ];
-    const json = z.toJSONSchema(configSchema, { io: "input" }) as { properties: Record<string, { type?: string; default?: unknown; description?: string; enum?: unknown[] }> };
+    const json = z.toJSONSchema(configSchema, { io: "input" }) as {
+        properties: Record<
+            string,
+            { type?: string; default?: unknown; description?: string; enum?: unknown[] }
+        >;
+    };
     for (const [key, prop] of Object.entries(json.properties)) {
-        const type = prop.type === "number" || prop.type === "integer" ? "integer" : prop.type === "boolean" ? "boolean" : "string";
+        const type =
+            prop.type === "number" || prop.type === "integer"
+                ? "integer"
+                : prop.type === "boolean"
+                  ? "boolean"
+                  : "string";
         const choices = prop.enum ? ` One of: ${prop.enum.join(", ")}.` : "";
         lines.push(`  ${key}:`);
         lines.push(`    type: ${type}`);
@@ -53,7 +68,12 @@ export function pulumiYaml(): string {
         lines.push(`    default: ${JSON.stringify(prop.default)}`);
     }
     for (const key of SECRET_KEYS) {
-        lines.push(`  ${key}:`, "    type: string", "    secret: true", `    description: ${JSON.stringify(SECRET_DESCRIPTIONS[key])}`);
+        lines.push(
+            `  ${key}:`,
+            "    type: string",
+            "    secret: true",
+            `    description: ${JSON.stringify(SECRET_DESCRIPTIONS[key])}`,
+        );
     }
     return lines.join("\n") + "\n";
 }

@@ -20,7 +20,8 @@ export interface ClickHouseArgs {
     readonly image: string;
     /** @default 1 */
     readonly replicas?: number;
-    readonly storage: { ephemeral: true } | { ephemeral: false; size: string; storageClass: string };
+    readonly storage:
+        { ephemeral: true } | { ephemeral: false; size: string; storageClass: string };
     readonly cpu: string;
     readonly memory: string;
     /** @default "information" */
@@ -72,9 +73,16 @@ export class ClickHouse extends pulumi.ComponentResource {
 
         const adminPassword = args.adminPassword
             ? pulumi.secret(args.adminPassword)
-            : new random.RandomPassword(`${name}-admin-password`, { length: 32, special: false }, parent).result;
-        const readonlyPassword = new random.RandomPassword(`${name}-readonly-password`, { length: 32, special: false }, parent)
-            .result;
+            : new random.RandomPassword(
+                  `${name}-admin-password`,
+                  { length: 32, special: false },
+                  parent,
+              ).result;
+        const readonlyPassword = new random.RandomPassword(
+            `${name}-readonly-password`,
+            { length: 32, special: false },
+            parent,
+        ).result;
 
         const credentials = new k8s.core.v1.Secret(
             `${name}-credentials`,
@@ -98,7 +106,10 @@ export class ClickHouse extends pulumi.ComponentResource {
         if (args.kafka) configFiles["kafka.xml"] = renderKafkaConfig(args.kafka.client);
         const config = new k8s.core.v1.ConfigMap(
             `${name}-config`,
-            { metadata: { name: `${name}-config`, namespace: args.namespace, labels }, data: configFiles },
+            {
+                metadata: { name: `${name}-config`, namespace: args.namespace, labels },
+                data: configFiles,
+            },
             parent,
         );
         const users = new k8s.core.v1.ConfigMap(
@@ -191,10 +202,17 @@ export class ClickHouse extends pulumi.ComponentResource {
                         metadata: {
                             labels,
                             // Roll the pods when the rendered config changes.
-                            annotations: { "kafka-clickhouse/config-hash": hash(JSON.stringify(configFiles)) },
+                            annotations: {
+                                "kafka-clickhouse/config-hash": hash(JSON.stringify(configFiles)),
+                            },
                         },
                         spec: {
-                            securityContext: { runAsNonRoot: true, runAsUser: 101, runAsGroup: 101, fsGroup: 101 },
+                            securityContext: {
+                                runAsNonRoot: true,
+                                runAsUser: 101,
+                                runAsGroup: 101,
+                                fsGroup: 101,
+                            },
                             terminationGracePeriodSeconds: 60,
                             affinity: {
                                 podAntiAffinity: {
@@ -243,7 +261,9 @@ export class ClickHouse extends pulumi.ComponentResource {
                                   metadata: { name: "data", labels },
                                   spec: {
                                       accessModes: ["ReadWriteOnce"],
-                                      ...(args.storage.storageClass ? { storageClassName: args.storage.storageClass } : {}),
+                                      ...(args.storage.storageClass
+                                          ? { storageClassName: args.storage.storageClass }
+                                          : {}),
                                       resources: { requests: { storage: args.storage.size } },
                                   },
                               },

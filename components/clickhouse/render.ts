@@ -47,8 +47,13 @@ export function xmlEscape(value: string): string {
 /** A tiny element tree so every value passes through one escaping point. */
 type Node = { tag: string; attrs?: Record<string, string>; children?: Array<Node | string> };
 
-function el(tag: string, children: Array<Node | string> = [], attrs?: Record<string, string>): Node {
-    if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(tag)) throw new Error(`invalid XML element name '${tag}'`);
+function el(
+    tag: string,
+    children: Array<Node | string> = [],
+    attrs?: Record<string, string>,
+): Node {
+    if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(tag))
+        throw new Error(`invalid XML element name '${tag}'`);
     return attrs ? { tag, attrs, children } : { tag, children };
 }
 
@@ -62,7 +67,9 @@ function serialise(node: Node, indent = ""): string {
         return `${indent}<${node.tag}${attrs}>${xmlEscape(children[0])}</${node.tag}>`;
     }
     const inner = children
-        .map((c) => (typeof c === "string" ? `${indent}    ${xmlEscape(c)}` : serialise(c, indent + "    ")))
+        .map((c) =>
+            typeof c === "string" ? `${indent}    ${xmlEscape(c)}` : serialise(c, indent + "    "),
+        )
         .join("\n");
     return `${indent}<${node.tag}${attrs}>\n${inner}\n${indent}</${node.tag}>`;
 }
@@ -111,7 +118,9 @@ export function renderKafkaConfig(settings: KafkaClientSettings): string {
     const sasl = settings.securityProtocol.startsWith("SASL_");
     if (sasl) {
         if (!settings.saslMechanism || !settings.saslUsername) {
-            throw new Error(`Kafka security protocol ${settings.securityProtocol} needs saslMechanism and saslUsername`);
+            throw new Error(
+                `Kafka security protocol ${settings.securityProtocol} needs saslMechanism and saslUsername`,
+            );
         }
         children.push(
             el("sasl_mechanism", [settings.saslMechanism]),
@@ -134,9 +143,11 @@ export function renderKafkaConfig(settings: KafkaClientSettings): string {
  */
 export function renderUsersConfig(users: UserSettings): string {
     for (const name of [users.adminUser, users.readonlyUser]) {
-        if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`invalid ClickHouse user name '${name}'`);
+        if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name))
+            throw new Error(`invalid ClickHouse user name '${name}'`);
     }
-    if (users.adminUser === users.readonlyUser) throw new Error("admin and read-only users must differ");
+    if (users.adminUser === users.readonlyUser)
+        throw new Error("admin and read-only users must differ");
     const networks = el(
         "networks",
         (users.networks ?? ["::/0"]).map((n) => el("ip", [n])),

@@ -23,7 +23,8 @@ export interface KafkaClusterArgs {
     readonly brokers: number;
     /** Dedicated controllers; 0 runs dual-role nodes. @default 0 */
     readonly controllers?: number;
-    readonly storage: { ephemeral: true } | { ephemeral: false; size: string; storageClass: string };
+    readonly storage:
+        { ephemeral: true } | { ephemeral: false; size: string; storageClass: string };
     readonly brokerCpu: string;
     readonly brokerMemory: string;
     /** Add a plain (SCRAM, no TLS) internal listener. @default false */
@@ -123,7 +124,13 @@ export class KafkaCluster extends pulumi.ComponentResource {
             this.topics[stream.name] = new k8s.apiextensions.CustomResource(
                 `${name}-topic-${stream.name}`,
                 withNamespace(
-                    kafkaTopicCr({ namespace: "", cluster, topic: stream.topic, defaultReplicas: replicationFactor, waitForReady }),
+                    kafkaTopicCr({
+                        namespace: "",
+                        cluster,
+                        topic: stream.topic,
+                        defaultReplicas: replicationFactor,
+                        waitForReady,
+                    }),
                     args.namespace,
                 ) as k8s.apiextensions.CustomResourceArgs,
                 { parent: this, dependsOn: [kafka] },
@@ -139,7 +146,11 @@ export class KafkaCluster extends pulumi.ComponentResource {
         const secret = new k8s.core.v1.Secret(
             `${name}-${userName}-secret`,
             {
-                metadata: { name: secretName, namespace: args.namespace, labels: { "app.kubernetes.io/managed-by": "pulumi" } },
+                metadata: {
+                    name: secretName,
+                    namespace: args.namespace,
+                    labels: { "app.kubernetes.io/managed-by": "pulumi" },
+                },
                 type: "Opaque",
                 stringData: { username: userName, password: password.result },
             },
@@ -162,9 +173,13 @@ export class KafkaCluster extends pulumi.ComponentResource {
             { parent: this, dependsOn: [kafka, secret] },
         );
 
-        this.bootstrapServers = ns.apply((n) => `${cluster}-kafka-bootstrap.${n}.svc:${LISTENERS.tls.port}`);
+        this.bootstrapServers = ns.apply(
+            (n) => `${cluster}-kafka-bootstrap.${n}.svc:${LISTENERS.tls.port}`,
+        );
         this.plainBootstrapServers = ns.apply((n) =>
-            args.plainListener ? `${cluster}-kafka-bootstrap.${n}.svc:${LISTENERS.plain.port}` : undefined,
+            args.plainListener
+                ? `${cluster}-kafka-bootstrap.${n}.svc:${LISTENERS.plain.port}`
+                : undefined,
         );
         this.clusterCaSecretName = pulumi.output(`${cluster}-cluster-ca-cert`);
         this.consumerSecretName = pulumi.all([secret.metadata.name, user.id]).apply(([n]) => n);
@@ -178,7 +193,10 @@ export class KafkaCluster extends pulumi.ComponentResource {
 }
 
 /** The pure builders leave the namespace blank; the component fills in the (possibly Output) value. */
-function withNamespace(manifest: Record<string, unknown>, namespace: pulumi.Input<string>): Record<string, unknown> {
+function withNamespace(
+    manifest: Record<string, unknown>,
+    namespace: pulumi.Input<string>,
+): Record<string, unknown> {
     return { ...manifest, metadata: { ...(manifest.metadata as object), namespace } };
 }
 

@@ -17,7 +17,12 @@ export interface ExternalKafkaArgs {
 }
 
 /** The Kafka provider spells the mechanisms its own way. */
-const PROVIDER_SASL = { "SCRAM-SHA-512": "scram-sha512", "SCRAM-SHA-256": "scram-sha256", PLAIN: "plain", none: undefined } as const;
+const PROVIDER_SASL = {
+    "SCRAM-SHA-512": "scram-sha512",
+    "SCRAM-SHA-256": "scram-sha256",
+    PLAIN: "plain",
+    none: undefined,
+} as const;
 
 /** Topics on an existing Kafka cluster (no Strimzi), managed with the Kafka provider. */
 export class ExternalKafkaTopics extends pulumi.ComponentResource {
@@ -52,7 +57,9 @@ export class ExternalKafkaTopics extends pulumi.ComponentResource {
                     name: stream.topic.name,
                     partitions: stream.topic.partitions,
                     replicationFactor: replicas,
-                    config: Object.fromEntries(Object.entries(config).map(([k, v]) => [k, String(v)])),
+                    config: Object.fromEntries(
+                        Object.entries(config).map(([k, v]) => [k, String(v)]),
+                    ),
                 },
                 { parent: this, provider },
             );

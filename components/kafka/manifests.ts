@@ -21,7 +21,10 @@ export interface ClusterSizing {
 }
 
 /** Replication settings derived from the broker count: RF min(3, brokers); min ISR RF-1 (at least 1). */
-export function replicationFor(brokers: number): { replicationFactor: number; minInsyncReplicas: number } {
+export function replicationFor(brokers: number): {
+    replicationFactor: number;
+    minInsyncReplicas: number;
+} {
     const replicationFactor = Math.min(3, brokers);
     return { replicationFactor, minInsyncReplicas: Math.max(1, replicationFactor - 1) };
 }
@@ -76,13 +79,22 @@ export function kafkaCr(args: KafkaCrArgs): Record<string, unknown> {
     if (args.metricsConfigMap) {
         kafka.metricsConfig = {
             type: "jmxPrometheusExporter",
-            valueFrom: { configMapKeyRef: { name: args.metricsConfigMap.name, key: args.metricsConfigMap.key } },
+            valueFrom: {
+                configMapKeyRef: {
+                    name: args.metricsConfigMap.name,
+                    key: args.metricsConfigMap.key,
+                },
+            },
         };
     }
     return {
         apiVersion: STRIMZI_API,
         kind: "Kafka",
-        metadata: { name: args.name, namespace: args.namespace, annotations: readinessAnnotations(args.waitForReady) },
+        metadata: {
+            name: args.name,
+            namespace: args.namespace,
+            annotations: readinessAnnotations(args.waitForReady),
+        },
         spec: {
             kafka,
             entityOperator: { topicOperator: {}, userOperator: {} },
@@ -96,7 +108,8 @@ export interface NodePoolArgs {
     readonly cluster: string;
     readonly replicas: number;
     readonly roles: ReadonlyArray<"broker" | "controller">;
-    readonly storage: { ephemeral: true } | { ephemeral: false; size: string; storageClass: string };
+    readonly storage:
+        { ephemeral: true } | { ephemeral: false; size: string; storageClass: string };
     readonly cpu: string;
     readonly memory: string;
     readonly waitForReady: boolean;
@@ -140,17 +153,32 @@ export function nodePools(
     sizing: ClusterSizing,
 ): Array<Record<string, unknown>> {
     if (sizing.controllers === 0) {
-        return [nodePoolCr({ ...base, name: "dual-role", replicas: sizing.brokers, roles: ["controller", "broker"] })];
+        return [
+            nodePoolCr({
+                ...base,
+                name: "dual-role",
+                replicas: sizing.brokers,
+                roles: ["controller", "broker"],
+            }),
+        ];
     }
     return [
-        nodePoolCr({ ...base, name: "controllers", replicas: sizing.controllers, roles: ["controller"] }),
+        nodePoolCr({
+            ...base,
+            name: "controllers",
+            replicas: sizing.controllers,
+            roles: ["controller"],
+        }),
         nodePoolCr({ ...base, name: "brokers", replicas: sizing.brokers, roles: ["broker"] }),
     ];
 }
 
 /** Kubernetes object name for a topic: Kafka allows '_' and capitals, Kubernetes names do not. */
 export function topicResourceName(topic: string): string {
-    const base = topic.toLowerCase().replace(/[^a-z0-9.-]/g, "-").replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, "");
+    const base = topic
+        .toLowerCase()
+        .replace(/[^a-z0-9.-]/g, "-")
+        .replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, "");
     if (base === topic) return base;
     // Mapping lost information: add a short stable hash so two topics never collide.
     let h = 0;
@@ -159,7 +187,10 @@ export function topicResourceName(topic: string): string {
 }
 
 /** Topic config from a stream's topic spec; min.insync.replicas follows the replication factor. */
-export function topicConfig(topic: TopicSpec, replicas: number): Record<string, string | number | boolean> {
+export function topicConfig(
+    topic: TopicSpec,
+    replicas: number,
+): Record<string, string | number | boolean> {
     return {
         "retention.ms": topic.retentionMs,
         "cleanup.policy": topic.cleanupPolicy,
@@ -232,7 +263,14 @@ export function kafkaUserCr(args: KafkaUserArgs): Record<string, unknown> {
         spec: {
             authentication: {
                 type: "scram-sha-512",
-                password: { valueFrom: { secretKeyRef: { name: args.passwordSecret.name, key: args.passwordSecret.key } } },
+                password: {
+                    valueFrom: {
+                        secretKeyRef: {
+                            name: args.passwordSecret.name,
+                            key: args.passwordSecret.key,
+                        },
+                    },
+                },
             },
             authorization: { type: "simple", acls },
         },

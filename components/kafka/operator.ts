@@ -34,7 +34,11 @@ export class StrimziOperator extends pulumi.ComponentResource {
         const ready: pulumi.Resource[] = [];
         if (crdSource === "path") {
             ready.push(
-                new k8s.yaml.v2.ConfigGroup(`${name}-crds`, { files: crdFiles(args.crdPath ?? "") }, { parent: this }),
+                new k8s.yaml.v2.ConfigGroup(
+                    `${name}-crds`,
+                    { files: crdFiles(args.crdPath ?? "") },
+                    { parent: this },
+                ),
             );
         }
         ready.push(
@@ -60,10 +64,16 @@ export class StrimziOperator extends pulumi.ComponentResource {
 export function crdFiles(dir: string): string[] {
     const resolved = path.resolve(dir);
     const files = fs.existsSync(resolved)
-        ? fs.readdirSync(resolved).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => path.join(resolved, f))
+        ? fs
+              .readdirSync(resolved)
+              .filter((f) => /\.ya?ml$/.test(f))
+              .sort()
+              .map((f) => path.join(resolved, f))
         : [];
     if (files.length === 0) {
-        throw new Error(`strimziCrdPath '${dir}' holds no .yaml files; point it at the CRD folder of a Strimzi release`);
+        throw new Error(
+            `strimziCrdPath '${dir}' holds no .yaml files; point it at the CRD folder of a Strimzi release`,
+        );
     }
     return files;
 }

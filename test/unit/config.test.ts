@@ -29,15 +29,51 @@ describe("stack config", () => {
     });
 
     const cases: Array<[string, Record<string, string>, RegExp]> = [
-        ["unknown key, with a suggestion", { kafkaBroker: "3" }, /kafka-clickhouse-stack:kafkaBroker: unknown key; did you mean 'kafkaBrokers'\?/],
-        ["wrong type", { kafkaBrokers: "three" }, /kafka-clickhouse-stack:kafkaBrokers: .*number.* \(got "three"\)/],
-        ["bad boolean", { kafkaMetrics: "yes" }, /kafka-clickhouse-stack:kafkaMetrics: .*boolean.* \(got "yes"\)/],
-        ["bad enum", { kafkaMode: "msk" }, /kafka-clickhouse-stack:kafkaMode: .*"strimzi".*"external"/],
-        ["bad quantity", { clickhouseMemory: "4 GB" }, /kafka-clickhouse-stack:clickhouseMemory: must be a Kubernetes quantity/],
-        ["even quorum", { kafkaControllers: "2" }, /kafkaControllers: 2 controllers .* use an odd number/],
-        ["external without bootstrap", { kafkaMode: "external" }, /kafkaExternalBootstrap: required when kafkaMode is 'external'/],
-        ["credentials in the URL", { ingestionConnection: "url", ingestionUrl: "https://admin:pw@ch:8443" }, /ingestionUrl: must not carry credentials/],
-        ["crd path missing", { strimziCrdSource: "path" }, /strimziCrdPath: required when strimziCrdSource is 'path'/],
+        [
+            "unknown key, with a suggestion",
+            { kafkaBroker: "3" },
+            /kafka-clickhouse-stack:kafkaBroker: unknown key; did you mean 'kafkaBrokers'\?/,
+        ],
+        [
+            "wrong type",
+            { kafkaBrokers: "three" },
+            /kafka-clickhouse-stack:kafkaBrokers: .*number.* \(got "three"\)/,
+        ],
+        [
+            "bad boolean",
+            { kafkaMetrics: "yes" },
+            /kafka-clickhouse-stack:kafkaMetrics: .*boolean.* \(got "yes"\)/,
+        ],
+        [
+            "bad enum",
+            { kafkaMode: "msk" },
+            /kafka-clickhouse-stack:kafkaMode: .*"strimzi".*"external"/,
+        ],
+        [
+            "bad quantity",
+            { clickhouseMemory: "4 GB" },
+            /kafka-clickhouse-stack:clickhouseMemory: must be a Kubernetes quantity/,
+        ],
+        [
+            "even quorum",
+            { kafkaControllers: "2" },
+            /kafkaControllers: 2 controllers .* use an odd number/,
+        ],
+        [
+            "external without bootstrap",
+            { kafkaMode: "external" },
+            /kafkaExternalBootstrap: required when kafkaMode is 'external'/,
+        ],
+        [
+            "credentials in the URL",
+            { ingestionConnection: "url", ingestionUrl: "https://admin:pw@ch:8443" },
+            /ingestionUrl: must not carry credentials/,
+        ],
+        [
+            "crd path missing",
+            { strimziCrdSource: "path" },
+            /strimziCrdPath: required when strimziCrdSource is 'path'/,
+        ],
     ];
     for (const [title, raw, message] of cases) {
         it(`rejects ${title}, naming the key and the stack`, () => {
@@ -54,27 +90,36 @@ describe("stack config", () => {
 
     it("Pulumi.yaml declares exactly the keys of the schema", () => {
         const text = fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8");
-        for (const key of Object.keys(configSchema.shape)) assert.match(text, new RegExp(`^  ${key}:$`, "m"), key);
+        for (const key of Object.keys(configSchema.shape))
+            assert.match(text, new RegExp(`^  ${key}:$`, "m"), key);
     });
 
     it("generated files are up to date (npm run generate)", () => {
         for (const [file, make] of Object.entries(GENERATED)) {
-            assert.equal(fs.readFileSync(path.join(ROOT, file), "utf8"), make(), `${file} is stale: run npm run generate`);
+            assert.equal(
+                fs.readFileSync(path.join(ROOT, file), "utf8"),
+                make(),
+                `${file} is stale: run npm run generate`,
+            );
         }
     });
 
-    it("tool versions pinned in tools/versions.env match package.json", { skip: !fs.existsSync(path.join(ROOT, "tools/versions.env")) }, () => {
-        const env = Object.fromEntries(
-            fs
-                .readFileSync(path.join(ROOT, "tools/versions.env"), "utf8")
-                .split("\n")
-                .filter((l) => /^[A-Z_]+=/.test(l))
-                .map((l) => l.split("=", 2) as [string, string]),
-        );
-        const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
-        assert.equal(pkg.dependencies["@pulumi/pulumi"], env.PULUMI_VERSION);
-        assert.equal(pkg.dependencies["@pulumi/kubernetes"], env.PULUMI_KUBERNETES_VERSION);
-        assert.equal(pkg.dependencies["@pulumi/kafka"], env.PULUMI_KAFKA_VERSION);
-        assert.equal(pkg.dependencies["@pulumi/random"], env.PULUMI_RANDOM_VERSION);
-    });
+    it(
+        "tool versions pinned in tools/versions.env match package.json",
+        { skip: !fs.existsSync(path.join(ROOT, "tools/versions.env")) },
+        () => {
+            const env = Object.fromEntries(
+                fs
+                    .readFileSync(path.join(ROOT, "tools/versions.env"), "utf8")
+                    .split("\n")
+                    .filter((l) => /^[A-Z_]+=/.test(l))
+                    .map((l) => l.split("=", 2) as [string, string]),
+            );
+            const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
+            assert.equal(pkg.dependencies["@pulumi/pulumi"], env.PULUMI_VERSION);
+            assert.equal(pkg.dependencies["@pulumi/kubernetes"], env.PULUMI_KUBERNETES_VERSION);
+            assert.equal(pkg.dependencies["@pulumi/kafka"], env.PULUMI_KAFKA_VERSION);
+            assert.equal(pkg.dependencies["@pulumi/random"], env.PULUMI_RANDOM_VERSION);
+        },
+    );
 });

@@ -10,7 +10,7 @@ import { loadStreams } from "../../schemas/loader";
 export interface Recorded {
     readonly type: string;
     readonly name: string;
-    readonly inputs: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    readonly inputs: Record<string, any>;
 }
 
 export const ROOT = path.resolve(__dirname, "..", "..");
@@ -31,7 +31,8 @@ export function installMocks(stack: string): Recorded[] {
             newResource(args: pulumi.runtime.MockResourceArgs) {
                 recorded.push({ type: args.type, name: args.name, inputs: args.inputs });
                 const state: Record<string, unknown> = { ...args.inputs };
-                if (args.type === "random:index/randomPassword:RandomPassword") state.result = mockPassword(args.name);
+                if (args.type === "random:index/randomPassword:RandomPassword")
+                    state.result = mockPassword(args.name);
                 if (args.type.startsWith("kubernetes:")) {
                     const meta = (args.inputs.metadata ?? {}) as Record<string, unknown>;
                     state.metadata = { ...meta, name: meta.name ?? `${args.name}-generated` };
@@ -39,7 +40,9 @@ export function installMocks(stack: string): Recorded[] {
                 return { id: `${args.name}-id`, state };
             },
             call(args: pulumi.runtime.MockCallArgs) {
-                throw new Error(`unexpected provider call ${args.token}: mock it or remove the call`);
+                throw new Error(
+                    `unexpected provider call ${args.token}: mock it or remove the call`,
+                );
             },
         },
         "kafka-clickhouse-stack",
@@ -80,7 +83,8 @@ export async function runStack(
     const streams = loadStreams(path.join(ROOT, config.streamsDir));
     const out: PipelineOutputs = createPipeline(config, secrets, streams);
     const outputs: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(out)) outputs[k] = await valueOf(v as pulumi.Input<unknown>);
+    for (const [k, v] of Object.entries(out))
+        outputs[k] = await valueOf(v as pulumi.Input<unknown>);
     // Let registrations that were queued behind the outputs finish.
     await new Promise((r) => setTimeout(r, 50));
     return { resources, config, outputs };

@@ -9,12 +9,17 @@ import { ROOT, installMocks, stackFileConfig } from "./mocks";
 const ENTRY = path.join(ROOT, "infra", "index.ts");
 
 /** Runs the real entry point (infra/index.ts) under mocks with the given config. */
-async function runProgram(config: Record<string, string>): Promise<{ registered: number; error?: Error }> {
+async function runProgram(
+    config: Record<string, string>,
+): Promise<{ registered: number; error?: Error }> {
     const recorded = installMocks("dev");
     pulumi.runtime.setAllConfig(
-        Object.fromEntries(Object.entries(config).map(([k, v]) => [`kafka-clickhouse-stack:${k}`, v])),
+        Object.fromEntries(
+            Object.entries(config).map(([k, v]) => [`kafka-clickhouse-stack:${k}`, v]),
+        ),
     );
-    for (const key of Object.keys(require.cache)) if (key.startsWith(path.join(ROOT, "infra"))) delete require.cache[key];
+    for (const key of Object.keys(require.cache))
+        if (key.startsWith(path.join(ROOT, "infra"))) delete require.cache[key];
     let error: Error | undefined;
     try {
         require(ENTRY);
@@ -42,17 +47,30 @@ describe("the program validates everything before registering a resource", () =>
     });
 
     it("an unknown config key stops the program with nothing registered", async () => {
-        const { registered, error } = await runProgram({ ...stackFileConfig("dev"), clickhouseReplica: "1" });
-        assert.match(String(error?.message), /stack 'dev'.*\n.*kafka-clickhouse-stack:clickhouseReplica: unknown key; did you mean 'clickhouseReplicas'/);
+        const { registered, error } = await runProgram({
+            ...stackFileConfig("dev"),
+            clickhouseReplica: "1",
+        });
+        assert.match(
+            String(error?.message),
+            /stack 'dev'.*\n.*kafka-clickhouse-stack:clickhouseReplica: unknown key; did you mean 'clickhouseReplicas'/,
+        );
         assert.equal(registered, 0);
     });
 
     it("a bad stream file stops the program with nothing registered, naming the file", async () => {
         const dir = streamsDirWith({
-            "clicks.yaml": "name: clicks\ntopic: { name: clicks, partitions: 0 }\ncolumns: [{ name: a, type: Strnig }]\norderBy: [a]\n",
+            "clicks.yaml":
+                "name: clicks\ntopic: { name: clicks, partitions: 0 }\ncolumns: [{ name: a, type: Strnig }]\norderBy: [a]\n",
         });
-        const { registered, error } = await runProgram({ ...stackFileConfig("dev"), streamsDir: dir });
-        assert.match(String(error?.message), /clicks\.yaml: topic\.partitions: a topic needs at least 1 partition/);
+        const { registered, error } = await runProgram({
+            ...stackFileConfig("dev"),
+            streamsDir: dir,
+        });
+        assert.match(
+            String(error?.message),
+            /clicks\.yaml: topic\.partitions: a topic needs at least 1 partition/,
+        );
         assert.equal(registered, 0);
     });
 });

@@ -22,7 +22,12 @@ describe("config.d / users.d rendering", () => {
         const files = [
             renderNetworkConfig(),
             renderLoggingConfig("warning"),
-            renderKafkaConfig({ securityProtocol: "SASL_SSL", saslMechanism: "SCRAM-SHA-512", saslUsername: "clickhouse", caFile: "ca.crt" }),
+            renderKafkaConfig({
+                securityProtocol: "SASL_SSL",
+                saslMechanism: "SCRAM-SHA-512",
+                saslUsername: "clickhouse",
+                caFile: "ca.crt",
+            }),
             renderUsersConfig({ adminUser: "admin", readonlyUser: "reader" }),
         ];
         for (const xml of files) {
@@ -37,19 +42,31 @@ describe("config.d / users.d rendering", () => {
 
     it("escapes values", () => {
         assert.equal(xmlEscape(`a<b>&"c'`), "a&lt;b&gt;&amp;&quot;c&apos;");
-        const xml = renderKafkaConfig({ securityProtocol: "SASL_PLAINTEXT", saslMechanism: "PLAIN", saslUsername: "svc</sasl_username><x>&" });
+        const xml = renderKafkaConfig({
+            securityProtocol: "SASL_PLAINTEXT",
+            saslMechanism: "PLAIN",
+            saslUsername: "svc</sasl_username><x>&",
+        });
         wellFormed(xml);
         assert.equal(parser.parse(xml).clickhouse.kafka.sasl_username, "svc</sasl_username><x>&");
     });
 
     it("kafka.xml: SASL over TLS, password only as from_env", () => {
-        const xml = renderKafkaConfig({ securityProtocol: "SASL_SSL", saslMechanism: "SCRAM-SHA-512", saslUsername: "clickhouse", caFile: "ca.crt" });
+        const xml = renderKafkaConfig({
+            securityProtocol: "SASL_SSL",
+            saslMechanism: "SCRAM-SHA-512",
+            saslUsername: "clickhouse",
+            caFile: "ca.crt",
+        });
         const kafka = parser.parse(xml).clickhouse.kafka;
         assert.equal(kafka.security_protocol, "sasl_ssl");
         assert.equal(kafka.sasl_mechanism, "SCRAM-SHA-512");
         assert.equal(kafka.sasl_password["@from_env"], ENV.kafkaSaslPassword);
         assert.equal(kafka.ssl_ca_location, "/etc/clickhouse-server/kafka-ca/ca.crt");
-        assert.throws(() => renderKafkaConfig({ securityProtocol: "SASL_SSL" }), /needs saslMechanism and saslUsername/);
+        assert.throws(
+            () => renderKafkaConfig({ securityProtocol: "SASL_SSL" }),
+            /needs saslMechanism and saslUsername/,
+        );
     });
 
     it("users.xml: default user removed, admin and read-only users with passwords from the environment", () => {
@@ -62,7 +79,10 @@ describe("config.d / users.d rendering", () => {
         assert.equal(ch.users.reader.profile, "readonly");
         assert.equal(ch.profiles.readonly.readonly, 1);
         assert.doesNotMatch(xml, /<password>[^<]/, "no literal password");
-        assert.throws(() => renderUsersConfig({ adminUser: "a b", readonlyUser: "r" }), /invalid ClickHouse user name 'a b'/);
+        assert.throws(
+            () => renderUsersConfig({ adminUser: "a b", readonlyUser: "r" }),
+            /invalid ClickHouse user name 'a b'/,
+        );
     });
 
     it("network.xml and logging.xml carry the ports and level", () => {

@@ -5,7 +5,9 @@ import { mockPassword, ofType, runStack } from "./mocks";
 
 /** Every generated password the mocks hand out, by RandomPassword name. */
 function generated(resources: { type: string; name: string }[]): string[] {
-    return ofType(resources as never, "random:index/randomPassword:RandomPassword").map((r: { name: string }) => mockPassword(r.name));
+    return ofType(resources as never, "random:index/randomPassword:RandomPassword").map(
+        (r: { name: string }) => mockPassword(r.name),
+    );
 }
 
 describe("no password in clear outside Secrets", () => {
@@ -16,22 +18,29 @@ describe("no password in clear outside Secrets", () => {
             assert.equal(passwords.length, 3, "Kafka user, ClickHouse admin and read-only");
 
             // Positive control: the passwords do reach their Secrets, so the search below can find them.
-            const secretsText = JSON.stringify(ofType(resources, "kubernetes:core/v1:Secret").map((s) => s.inputs));
-            for (const p of passwords) assert.ok(secretsText.includes(p), `password ${p} is stored in a Secret`);
+            const secretsText = JSON.stringify(
+                ofType(resources, "kubernetes:core/v1:Secret").map((s) => s.inputs),
+            );
+            for (const p of passwords)
+                assert.ok(secretsText.includes(p), `password ${p} is stored in a Secret`);
 
             for (const r of resources) {
-                if (r.type === "kubernetes:core/v1:Secret" || r.type.startsWith("random:")) continue;
+                if (r.type === "kubernetes:core/v1:Secret" || r.type.startsWith("random:"))
+                    continue;
                 const text = JSON.stringify(r.inputs);
-                for (const p of passwords) assert.ok(!text.includes(p), `${r.type} ${r.name} holds a password in clear`);
+                for (const p of passwords)
+                    assert.ok(!text.includes(p), `${r.type} ${r.name} holds a password in clear`);
             }
             const [sts] = ofType(resources, "kubernetes:apps/v1:StatefulSet");
             for (const c of sts!.inputs.spec.template.spec.containers) {
                 for (const e of c.env) {
-                    if (/PASSWORD/.test(e.name)) assert.equal(e.value, undefined, `${e.name} must come from a secretKeyRef`);
+                    if (/PASSWORD/.test(e.name))
+                        assert.equal(e.value, undefined, `${e.name} must come from a secretKeyRef`);
                 }
             }
             const outText = JSON.stringify(outputs);
-            for (const p of passwords) assert.ok(!outText.includes(p), "stack outputs hold no password");
+            for (const p of passwords)
+                assert.ok(!outText.includes(p), "stack outputs hold no password");
         });
     }
 
@@ -41,15 +50,24 @@ describe("no password in clear outside Secrets", () => {
         const { resources, outputs } = await runStack(
             "dev",
             { kafkaMode: "external", kafkaExternalBootstrap: "k:9093", kafkaExternalUsername: "u" },
-            { clickhouseAdminPassword: pulumi.secret(admin), kafkaExternalPassword: pulumi.secret(external) },
+            {
+                clickhouseAdminPassword: pulumi.secret(admin),
+                kafkaExternalPassword: pulumi.secret(external),
+            },
         );
         for (const r of resources) {
-            if (r.type === "kubernetes:core/v1:Secret" || r.type === "pulumi:providers:kafka") continue;
+            if (r.type === "kubernetes:core/v1:Secret" || r.type === "pulumi:providers:kafka")
+                continue;
             const text = JSON.stringify(r.inputs);
-            assert.ok(!text.includes(admin) && !text.includes(external), `${r.type} ${r.name} holds a configured password`);
+            assert.ok(
+                !text.includes(admin) && !text.includes(external),
+                `${r.type} ${r.name} holds a configured password`,
+            );
         }
         assert.ok(!JSON.stringify(outputs).includes(admin));
-        const secretText = JSON.stringify(ofType(resources, "kubernetes:core/v1:Secret").map((s) => s.inputs));
+        const secretText = JSON.stringify(
+            ofType(resources, "kubernetes:core/v1:Secret").map((s) => s.inputs),
+        );
         assert.ok(secretText.includes(admin) && secretText.includes(external));
     });
 });

@@ -22,12 +22,24 @@ describe("stack wiring (Pulumi mocks)", () => {
         assert.equal(c["kubernetes:kafka.strimzi.io/v1:KafkaUser"], 1);
         assert.equal(c["kubernetes:apps/v1:StatefulSet"], 1);
         assert.equal(c["kubernetes:core/v1:Service"], 2);
-        assert.equal(c["kubernetes:core/v1:ConfigMap"], 2, "config.d and users.d; no metrics ConfigMap in dev");
-        assert.equal(c["kubernetes:core/v1:Secret"], 2, "ClickHouse credentials and the Kafka user's SCRAM secret");
+        assert.equal(
+            c["kubernetes:core/v1:ConfigMap"],
+            2,
+            "config.d and users.d; no metrics ConfigMap in dev",
+        );
+        assert.equal(
+            c["kubernetes:core/v1:Secret"],
+            2,
+            "ClickHouse credentials and the Kafka user's SCRAM secret",
+        );
         assert.equal(c["kubernetes:policy/v1:PodDisruptionBudget"], 1);
         assert.equal(c["kubernetes:core/v1:Namespace"], 1);
         assert.equal(c["random:index/randomPassword:RandomPassword"], 3);
-        assert.equal(c["kubernetes:helm.sh/v3:Release"], undefined, "dev does not install the operator");
+        assert.equal(
+            c["kubernetes:helm.sh/v3:Release"],
+            undefined,
+            "dev does not install the operator",
+        );
 
         const [pool] = strimzi(resources, "KafkaNodePool");
         assert.deepEqual(pool!.inputs.spec.roles, ["controller", "broker"]);
@@ -35,7 +47,15 @@ describe("stack wiring (Pulumi mocks)", () => {
         assert.equal(pool!.inputs.metadata.labels["strimzi.io/cluster"], "events");
         assert.deepEqual(pool!.inputs.spec.storage, {
             type: "jbod",
-            volumes: [{ id: 0, type: "persistent-claim", size: "5Gi", deleteClaim: false, kraftMetadata: "shared" }],
+            volumes: [
+                {
+                    id: 0,
+                    type: "persistent-claim",
+                    size: "5Gi",
+                    deleteClaim: false,
+                    kraftMetadata: "shared",
+                },
+            ],
         });
     });
 
@@ -45,8 +65,20 @@ describe("stack wiring (Pulumi mocks)", () => {
         const spec = kafka!.inputs.spec;
         assert.equal(kafka!.inputs.apiVersion, "kafka.strimzi.io/v1");
         assert.deepEqual(spec.kafka.listeners, [
-            { name: "plain", port: 9092, type: "internal", tls: false, authentication: { type: "scram-sha-512" } },
-            { name: "tls", port: 9093, type: "internal", tls: true, authentication: { type: "scram-sha-512" } },
+            {
+                name: "plain",
+                port: 9092,
+                type: "internal",
+                tls: false,
+                authentication: { type: "scram-sha-512" },
+            },
+            {
+                name: "tls",
+                port: 9093,
+                type: "internal",
+                tls: true,
+                authentication: { type: "scram-sha-512" },
+            },
         ]);
         assert.deepEqual(spec.kafka.authorization, { type: "simple" });
         assert.equal(spec.kafka.config["default.replication.factor"], 1);
@@ -75,8 +107,15 @@ describe("stack wiring (Pulumi mocks)", () => {
         assert.equal(spec.kafka.config["default.replication.factor"], 3);
         assert.equal(spec.kafka.config["min.insync.replicas"], 2);
         assert.equal(spec.kafka.metricsConfig.type, "jmxPrometheusExporter");
-        assert.equal(spec.kafka.metricsConfig.valueFrom.configMapKeyRef.name, "events-kafka-metrics");
-        assert.equal(ofType(resources, "kubernetes:core/v1:ConfigMap").length, 3, "config.d, users.d and metrics");
+        assert.equal(
+            spec.kafka.metricsConfig.valueFrom.configMapKeyRef.name,
+            "events-kafka-metrics",
+        );
+        assert.equal(
+            ofType(resources, "kubernetes:core/v1:ConfigMap").length,
+            3,
+            "config.d, users.d and metrics",
+        );
         const [release] = ofType(resources, "kubernetes:helm.sh/v3:Release");
         assert.equal(release!.inputs.chart, "oci://quay.io/strimzi-helm/strimzi-kafka-operator");
         assert.equal(release!.inputs.version, "1.2.0");
@@ -107,18 +146,35 @@ describe("stack wiring (Pulumi mocks)", () => {
         const [user] = strimzi(resources, "KafkaUser");
         const auth = user!.inputs.spec.authentication;
         assert.equal(auth.type, "scram-sha-512");
-        assert.deepEqual(auth.password, { valueFrom: { secretKeyRef: { name: "events-clickhouse-scram", key: "password" } } });
-        const acls = user!.inputs.spec.authorization.acls as Array<{ resource: { type: string; name: string }; operations: string[] }>;
+        assert.deepEqual(auth.password, {
+            valueFrom: { secretKeyRef: { name: "events-clickhouse-scram", key: "password" } },
+        });
+        const acls = user!.inputs.spec.authorization.acls as Array<{
+            resource: { type: string; name: string };
+            operations: string[];
+        }>;
         assert.deepEqual(
-            acls.filter((a) => a.resource.type === "topic").map((a) => a.resource.name).sort(),
+            acls
+                .filter((a) => a.resource.type === "topic")
+                .map((a) => a.resource.name)
+                .sort(),
             STREAMS.map((s) => s.topic.name).sort(),
         );
         assert.deepEqual(
-            acls.filter((a) => a.resource.type === "group").map((a) => a.resource.name).sort(),
+            acls
+                .filter((a) => a.resource.type === "group")
+                .map((a) => a.resource.name)
+                .sort(),
             STREAMS.map((s) => `clickhouse-${s.name}`).sort(),
         );
-        for (const a of acls) assert.ok(!a.operations.includes("Write") && !a.operations.includes("All"), "read-only ACLs");
-        const scram = ofType(resources, "kubernetes:core/v1:Secret").find((s) => s.inputs.metadata.name === "events-clickhouse-scram");
+        for (const a of acls)
+            assert.ok(
+                !a.operations.includes("Write") && !a.operations.includes("All"),
+                "read-only ACLs",
+            );
+        const scram = ofType(resources, "kubernetes:core/v1:Secret").find(
+            (s) => s.inputs.metadata.name === "events-clickhouse-scram",
+        );
         assert.ok(scram, "the SCRAM secret exists under the referenced name");
     });
 
@@ -132,10 +188,18 @@ describe("stack wiring (Pulumi mocks)", () => {
         assert.equal(spec.serviceName, "clickhouse-headless");
         assert.deepEqual(
             c.volumeMounts.map((m: { mountPath: string }) => m.mountPath),
-            ["/var/lib/clickhouse", "/etc/clickhouse-server/config.d", "/etc/clickhouse-server/users.d", "/etc/clickhouse-server/kafka-ca"],
+            [
+                "/var/lib/clickhouse",
+                "/etc/clickhouse-server/config.d",
+                "/etc/clickhouse-server/users.d",
+                "/etc/clickhouse-server/kafka-ca",
+            ],
         );
         assert.deepEqual(
-            pod.volumes.map((v: Record<string, unknown>) => [v.name, Object.keys(v).find((k) => k !== "name")]),
+            pod.volumes.map((v: Record<string, unknown>) => [
+                v.name,
+                Object.keys(v).find((k) => k !== "name"),
+            ]),
             [
                 ["config", "configMap"],
                 ["users", "configMap"],
@@ -147,13 +211,21 @@ describe("stack wiring (Pulumi mocks)", () => {
             assert.deepEqual(c[p].httpGet, { path: "/ping", port: "http" }, p);
         }
         const env = Object.fromEntries(c.env.map((e: { name: string }) => [e.name, e]));
-        assert.deepEqual(env.CLICKHOUSE_ADMIN_PASSWORD.valueFrom, { secretKeyRef: { name: "clickhouse-credentials", key: "admin-password" } });
-        assert.deepEqual(env.KAFKA_SASL_PASSWORD.valueFrom, { secretKeyRef: { name: "events-clickhouse-scram", key: "password" } });
+        assert.deepEqual(env.CLICKHOUSE_ADMIN_PASSWORD.valueFrom, {
+            secretKeyRef: { name: "clickhouse-credentials", key: "admin-password" },
+        });
+        assert.deepEqual(env.KAFKA_SASL_PASSWORD.valueFrom, {
+            secretKeyRef: { name: "events-clickhouse-scram", key: "password" },
+        });
         assert.equal(pod.securityContext.runAsNonRoot, true);
         assert.equal(pod.securityContext.runAsUser, 101);
         assert.equal(c.securityContext.allowPrivilegeEscalation, false);
         assert.deepEqual(c.resources.requests, { cpu: "500m", memory: "2Gi" });
-        assert.equal(pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey, "kubernetes.io/hostname");
+        assert.equal(
+            pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0]
+                .podAffinityTerm.topologyKey,
+            "kubernetes.io/hostname",
+        );
         assert.equal(spec.volumeClaimTemplates.length, 1);
         assert.equal(spec.volumeClaimTemplates[0].spec.resources.requests.storage, "10Gi");
         const [pdb] = ofType(resources, "kubernetes:policy/v1:PodDisruptionBudget");
@@ -161,10 +233,17 @@ describe("stack wiring (Pulumi mocks)", () => {
     });
 
     it("ephemeral storage swaps PVC templates for emptyDir", async () => {
-        const { resources } = await runStack("dev", { clickhouseEphemeralStorage: "true", kafkaEphemeralStorage: "true" });
+        const { resources } = await runStack("dev", {
+            clickhouseEphemeralStorage: "true",
+            kafkaEphemeralStorage: "true",
+        });
         const [sts] = ofType(resources, "kubernetes:apps/v1:StatefulSet");
         assert.deepEqual(sts!.inputs.spec.volumeClaimTemplates, []);
-        assert.ok(sts!.inputs.spec.template.spec.volumes.some((v: { name: string; emptyDir?: object }) => v.name === "data" && v.emptyDir));
+        assert.ok(
+            sts!.inputs.spec.template.spec.volumes.some(
+                (v: { name: string; emptyDir?: object }) => v.name === "data" && v.emptyDir,
+            ),
+        );
         const [pool] = strimzi(resources, "KafkaNodePool");
         assert.equal(pool!.inputs.spec.storage.volumes[0].type, "ephemeral");
     });
@@ -172,13 +251,17 @@ describe("stack wiring (Pulumi mocks)", () => {
     it("readiness gating can be switched off", async () => {
         const { resources } = await runStack("dev", { kafkaWaitForReady: "false" });
         for (const kind of ["Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser"]) {
-            for (const r of strimzi(resources, kind)) assert.deepEqual(r.inputs.metadata.annotations, {}, kind);
+            for (const r of strimzi(resources, kind))
+                assert.deepEqual(r.inputs.metadata.annotations, {}, kind);
         }
     });
 
     it("CRDs from a local path: the chart skips its own CRDs and a ConfigGroup applies the files", async () => {
         const crds = path.resolve(ROOT, "..", "shared", "fixtures", "strimzi-1.2.0", "crds");
-        const { resources } = await runStack("prod", { strimziCrdSource: "path", strimziCrdPath: crds });
+        const { resources } = await runStack("prod", {
+            strimziCrdSource: "path",
+            strimziCrdPath: crds,
+        });
         const [release] = ofType(resources, "kubernetes:helm.sh/v3:Release");
         assert.equal(release!.inputs.skipCrds, true);
         const [group] = ofType(resources, "kubernetes:yaml/v2:ConfigGroup");
@@ -188,7 +271,11 @@ describe("stack wiring (Pulumi mocks)", () => {
     it("external mode: topics through @pulumi/kafka, no Strimzi resources, ClickHouse gets SASL from a Secret", async () => {
         const { resources, outputs } = await runStack(
             "dev",
-            { kafkaMode: "external", kafkaExternalBootstrap: "kafka-1:9093,kafka-2:9093", kafkaExternalUsername: "ingest" },
+            {
+                kafkaMode: "external",
+                kafkaExternalBootstrap: "kafka-1:9093,kafka-2:9093",
+                kafkaExternalUsername: "ingest",
+            },
             { kafkaExternalPassword: require("@pulumi/pulumi").secret("external-secret-pw") },
         );
         assert.equal(resources.filter((r) => r.type.includes("strimzi")).length, 0);
@@ -199,11 +286,19 @@ describe("stack wiring (Pulumi mocks)", () => {
         assert.equal(web.inputs.replicationFactor, 3);
         assert.equal(web.inputs.config["retention.ms"], "259200000");
         const [provider] = ofType(resources, "pulumi:providers:kafka");
-        assert.deepEqual(JSON.parse(provider!.inputs.bootstrapServers), ["kafka-1:9093", "kafka-2:9093"]);
+        assert.deepEqual(JSON.parse(provider!.inputs.bootstrapServers), [
+            "kafka-1:9093",
+            "kafka-2:9093",
+        ]);
         assert.equal(provider!.inputs.saslMechanism, "scram-sha512");
         assert.equal(outputs.kafkaBootstrapServers, "kafka-1:9093,kafka-2:9093");
-        const cm = ofType(resources, "kubernetes:core/v1:ConfigMap").find((c) => c.inputs.metadata.name === "clickhouse-config")!;
-        assert.match(cm.inputs.data["kafka.xml"], /<security_protocol>sasl_ssl<\/security_protocol>/);
+        const cm = ofType(resources, "kubernetes:core/v1:ConfigMap").find(
+            (c) => c.inputs.metadata.name === "clickhouse-config",
+        )!;
+        assert.match(
+            cm.inputs.data["kafka.xml"],
+            /<security_protocol>sasl_ssl<\/security_protocol>/,
+        );
         assert.match(cm.inputs.data["kafka.xml"], /<sasl_username>ingest<\/sasl_username>/);
     });
 
