@@ -1,7 +1,9 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { ClickHouse } from "../components/clickhouse";
+import { ConnectionSpec, StreamIngestion } from "../components/ingestion";
 import { ExternalKafkaTopics, KafkaCluster, StrimziOperator } from "../components/kafka";
+import * as path from "node:path";
 import type { LoadedStream } from "../schemas/model";
 import type { StackConfig, StackSecrets } from "./config";
 
@@ -13,7 +15,12 @@ export interface PipelineOutputs {
     readonly clickhouseEndpoint: pulumi.Output<string>;
     readonly clickhouseCredentialsSecret: pulumi.Output<string>;
     readonly streams: string[];
+    /** Per stream: the SQL the next update runs (what `pulumi preview --diff` shows). */
+    readonly ingestionPlans: pulumi.Output<Record<string, string[]>>;
 }
+
+/** The project root: relative paths in config are resolved against it. */
+const PROJECT_ROOT = path.resolve(__dirname, "..");
 
 /**
  * Wires the components for one stack from validated config and loaded streams. All validation
@@ -34,6 +41,7 @@ export function createPipeline(
     let kafkaBootstrapServers: pulumi.Output<string>;
     let kafkaCredentialsSecret: pulumi.Output<string | undefined>;
     let clickhouseKafka: ConstructorParameters<typeof ClickHouse>[1]["kafka"];
+    let topics: Record<string, pulumi.Resource>;
 
     if (config.kafkaMode === "strimzi") {
         const operator = config.strimziInstall
@@ -70,6 +78,7 @@ export function createPipeline(
         );
         kafkaBootstrapServers = cluster.bootstrapServers;
         kafkaCredentialsSecret = cluster.consumerSecretName;
+        topics = cluster.topics;
         clickhouseKafka = {
             client: {
                 securityProtocol: "SASL_SSL",
@@ -91,6 +100,7 @@ export function createPipeline(
             streams: specs,
         });
         kafkaBootstrapServers = external.bootstrapServers;
+        topics = external.topics;
         let passwordSecret: pulumi.Output<string> | undefined;
         if (config.kafkaExternalSaslMechanism !== "none" && secrets.kafkaExternalPassword) {
             passwordSecret = new k8s.core.v1.Secret("kafka-external-credentials", {
@@ -140,6 +150,27 @@ export function createPipeline(
         kafka: clickhouseKafka,
     });
 
+    const ingestion: Record<string, StreamIngestion> = {};
+    if (config.ingestionEnabled) {
+        const connection = ingestionConnection(config, secrets, clickhouse);
+        const brokers = config.ingestionKafkaBrokers !== "" ? pulumi.output(config.ingestionKafkaBrokers) : kafkaBootstrapServers;
+        for (const stream of streams) {
+            ingestion[stream.spec.name] = new StreamIngestion(
+                `ingestion-${stream.spec.name}`,
+                {
+                    stream,
+                    database: config.clickhouseDatabase,
+                    kafkaBrokers: brokers,
+                    connection,
+                    allowDestructiveChanges: config.allowDestructiveChanges,
+                    dropTargetOnDelete: config.dropTargetOnDelete,
+                },
+                // The topic first (the consumer must find it), and ClickHouse up to take the DDL.
+                { dependsOn: [topics[stream.spec.name]!, clickhouse.statefulSet] },
+            );
+        }
+    }
+
     return {
         namespace: ns,
         kafkaBootstrapServers,
@@ -147,5 +178,38 @@ export function createPipeline(
         clickhouseEndpoint: clickhouse.httpEndpoint,
         clickhouseCredentialsSecret: clickhouse.credentialsSecretName,
         streams: specs.map((s) => s.name),
+        ingestionPlans: pulumi
+            .all(Object.entries(ingestion).map(([n, r]) => r.plannedStatements.apply((p) => [n, p ?? []] as const)))
+            .apply((entries) => Object.fromEntries(entries)),
     };
+}
+
+/**
+ * How the DDL provider reaches ClickHouse. Passwords travel as references (a Kubernetes Secret
+ * or a stack secret), resolved by the provider when it runs, so no input holds one.
+ */
+function ingestionConnection(config: StackConfig, secrets: StackSecrets, clickhouse: ClickHouse): pulumi.Input<ConnectionSpec> {
+    const password = secrets.clickhouseAdminPassword
+        ? { fromConfig: "kafka-clickhouse-stack:clickhouseAdminPassword" }
+        : undefined;
+    switch (config.ingestionConnection) {
+        case "embedded":
+            return { kind: "embedded", path: path.resolve(PROJECT_ROOT, config.ingestionEmbeddedPath) };
+        case "url":
+            return pulumi.all([clickhouse.credentialsSecretName]).apply(([secretName]) => ({
+                kind: "http" as const,
+                url: config.ingestionUrl,
+                username: clickhouse.adminUser,
+                password: password ?? { fromKubernetesSecret: { namespace: config.namespace, name: secretName, key: "admin-password" } },
+            }));
+        case "port-forward":
+            return pulumi.all([clickhouse.serviceName, clickhouse.credentialsSecretName]).apply(([service, secretName]) => ({
+                kind: "port-forward" as const,
+                namespace: config.namespace,
+                service,
+                port: 8123,
+                username: clickhouse.adminUser,
+                password: password ?? { fromKubernetesSecret: { namespace: config.namespace, name: secretName, key: "admin-password" } },
+            }));
+    }
 }

@@ -311,6 +311,40 @@ describe("stack wiring (Pulumi mocks)", () => {
             clickhouseEndpoint: "http://clickhouse.kcs-dev.svc:8123",
             clickhouseCredentialsSecret: "clickhouse-credentials",
             streams: STREAMS.map((s) => s.name),
+            // Under mocks the dynamic provider does not run, so no plan is computed.
+            ingestionPlans: Object.fromEntries(STREAMS.map((s) => [s.name, []])),
         });
+    });
+
+    it("one StreamIngestion per stream, reaching ClickHouse by port-forward with the password by reference", async () => {
+        const { resources } = await runStack("dev");
+        const ingestion = ofType(resources, "pulumi-nodejs:dynamic/ingestion:StreamIngestion");
+        assert.deepEqual(ingestion.map((r) => r.name).sort(), STREAMS.map((s) => `ingestion-${s.name}`).sort());
+        for (const r of ingestion) {
+            assert.equal(r.inputs.database, "ingest");
+            assert.equal(r.inputs.kafkaBrokers, "events-kafka-bootstrap.kcs-dev.svc:9093");
+            assert.equal(r.inputs.allowDestructiveChanges, true, "dev allows destructive changes");
+            assert.equal(r.inputs.dropTargetOnDelete, false);
+            assert.deepEqual(r.inputs.connection, {
+                kind: "port-forward",
+                namespace: "kcs-dev",
+                service: "clickhouse",
+                port: 8123,
+                username: "admin",
+                password: { fromKubernetesSecret: { namespace: "kcs-dev", name: "clickhouse-credentials", key: "admin-password" } },
+            });
+            assert.equal(r.inputs.stream.name, r.name.replace("ingestion-", ""));
+        }
+    });
+
+    it("embedded ingestion resolves its data path against the project and can point at any broker list", async () => {
+        const { resources } = await runStack("dev", {
+            ingestionConnection: "embedded",
+            ingestionEmbeddedPath: ".sandbox/clickhouse",
+            ingestionKafkaBrokers: "127.0.0.1:29092",
+        });
+        const [r] = ofType(resources, "pulumi-nodejs:dynamic/ingestion:StreamIngestion");
+        assert.deepEqual(r!.inputs.connection, { kind: "embedded", path: path.join(ROOT, ".sandbox/clickhouse") });
+        assert.equal(r!.inputs.kafkaBrokers, "127.0.0.1:29092");
     });
 });

@@ -1,0 +1,60 @@
+/** Stream ingestion: ClickHouse DDL for Kafka streams, planned, reviewed and applied by Pulumi. */
+export { StreamIngestion } from "./stream";
+export type { StreamIngestionArgs } from "./stream";
+export { streamIngestionProvider } from "./provider";
+export type { StreamIngestionInputs, StreamIngestionOutputs } from "./provider";
+export {
+    DESTRUCTIVE_CHANGES,
+    DestructiveChangeRefusedError,
+    canonicalRequests,
+    consumerGroup,
+    describePlan,
+    expectedState,
+    formatStatement,
+    planDrop,
+    planStream,
+    streamObjectNames,
+} from "./planner";
+export type {
+    ActualColumn,
+    ActualStreamState,
+    ActualTable,
+    CanonicalForms,
+    DestructiveChange,
+    PlanOptions,
+    PlannedStatement,
+    Refusal,
+    StatementKind,
+    StreamObjectNames,
+    StreamObjectRole,
+    StreamPlan,
+} from "./planner";
+export {
+    canonicalize,
+    readDatabaseState,
+    readStreamState,
+    streamState,
+    summarizeState,
+} from "./introspect";
+export type { DatabaseState, StateSummary } from "./introspect";
+export {
+    NotConvergedError,
+    StatementFailedError,
+    applyPlan,
+    planFromServer,
+    reconcile,
+} from "./apply";
+export type { ApplyHooks, Reconciled, ServerPlan } from "./apply";
+export { ConnectionError, connectionProblems, openClient } from "./connection";
+export type {
+    ConnectionContext,
+    ConnectionSpec,
+    EmbeddedConnection,
+    HttpConnection,
+    KubeconfigSource,
+    OpenedClient,
+    PortForwardConnection,
+    SecretSource,
+} from "./connection";
+export { readIngestionHealth } from "./health";
+export type { ConsumerHealth, StreamHealth } from "./health";

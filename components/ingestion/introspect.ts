@@ -1,0 +1,327 @@
+/**
+ * Reads the actual state of streams from `system.tables`, `system.columns` and
+ * `system.detached_tables`, and asks the server for the canonical spelling of desired SQL.
+ *
+ * Query count is constant: three queries per `readStreamState` or `readDatabaseState` call
+ * (whatever the number of streams or columns), one per `canonicalize` call. Every value goes in
+ * as a query parameter; no identifier or value is spliced into these queries.
+ */
+import type { ClickHouseClient } from "@clickhouse/client";
+import {
+    ActualColumn,
+    ActualStreamState,
+    ActualTable,
+    CanonicalForms,
+    STREAM_OBJECT_ROLES,
+    StreamObjectRole,
+    normalizeSql,
+    skipQuoted,
+    splitTopLevel,
+    streamObjectNames,
+} from "./planner";
+
+/** Every table of one database, as read in one round of queries. */
+export interface DatabaseState {
+    readonly database: string;
+    readonly exists: boolean;
+    readonly tables: ReadonlyMap<string, ActualTable>;
+    readonly detached: ReadonlySet<string>;
+}
+
+interface TableRow {
+    name: string;
+    engine: string;
+    engine_full: string;
+    create_table_query: string;
+    as_select: string;
+    sorting_key: string;
+    partition_key: string;
+    primary_key: string;
+    comment: string;
+}
+
+interface ColumnRow {
+    table: string;
+    name: string;
+    type: string;
+    default_kind: string;
+    default_expression: string;
+    comment: string;
+    is_in_sorting_key: number;
+    is_in_partition_key: number;
+}
+
+interface PresenceRow {
+    db_exists: number | string;
+    detached: string[];
+}
+
+const TABLES_SQL =
+    "SELECT name, engine, engine_full, create_table_query, as_select, sorting_key, partition_key, primary_key, comment " +
+    "FROM system.tables WHERE database = {db:String}";
+const COLUMNS_SQL =
+    "SELECT table, name, type, default_kind, default_expression, comment, is_in_sorting_key, is_in_partition_key " +
+    "FROM system.columns WHERE database = {db:String}";
+const PRESENCE_SQL =
+    "SELECT (SELECT count() FROM system.databases WHERE name = {db:String}) AS db_exists, " +
+    "(SELECT groupArray(table) FROM system.detached_tables WHERE database = {db:String}) AS detached";
+const NAME_FILTER = " AND name IN {names:Array(String)}";
+const TABLE_FILTER = " AND table IN {names:Array(String)}";
+
+async function rows<T>(
+    client: ClickHouseClient,
+    query: string,
+    params: Record<string, unknown>,
+): Promise<T[]> {
+    const rs = await client.query({ query, query_params: params, format: "JSONEachRow" });
+    return rs.json<T>();
+}
+
+async function readTables(
+    client: ClickHouseClient,
+    database: string,
+    names?: readonly string[],
+): Promise<DatabaseState> {
+    const params: Record<string, unknown> = { db: database, ...(names ? { names } : {}) };
+    const presence = (await rows<PresenceRow>(client, PRESENCE_SQL, params))[0];
+    const exists = Number(presence?.db_exists ?? 0) > 0;
+    if (!exists) return { database, exists, tables: new Map(), detached: new Set() };
+    const [tableRows, columnRows] = await Promise.all([
+        rows<TableRow>(client, TABLES_SQL + (names ? NAME_FILTER : ""), params),
+        rows<ColumnRow>(
+            client,
+            COLUMNS_SQL + (names ? TABLE_FILTER : "") + " ORDER BY table, position",
+            params,
+        ),
+    ]);
+    const columnsByTable = new Map<string, ActualColumn[]>();
+    for (const c of columnRows) {
+        const list = columnsByTable.get(c.table) ?? [];
+        list.push({
+            name: c.name,
+            type: c.type,
+            defaultKind: c.default_kind,
+            defaultExpression: c.default_expression,
+            comment: c.comment,
+            inSortingKey: Number(c.is_in_sorting_key) === 1,
+            inPartitionKey: Number(c.is_in_partition_key) === 1,
+        });
+        columnsByTable.set(c.table, list);
+    }
+    const tables = new Map<string, ActualTable>();
+    for (const t of tableRows)
+        tables.set(t.name, toActualTable(t, columnsByTable.get(t.name) ?? []));
+    const detached = new Set((presence?.detached ?? []).filter((n) => !names || names.includes(n)));
+    return { database, exists, tables, detached };
+}
+
+/** All tables of a database: three queries, however many streams it holds. */
+export function readDatabaseState(
+    client: ClickHouseClient,
+    database: string,
+): Promise<DatabaseState> {
+    return readTables(client, database);
+}
+
+/** The objects of one stream within an already read database state. */
+export function streamState(db: DatabaseState, stream: string): ActualStreamState | undefined {
+    const names = streamObjectNames(stream);
+    const tables: Partial<Record<StreamObjectRole, ActualTable>> = {};
+    const detached: StreamObjectRole[] = [];
+    for (const role of STREAM_OBJECT_ROLES) {
+        const t = db.tables.get(names[role]);
+        if (t) tables[role] = t;
+        if (db.detached.has(names[role])) detached.push(role);
+    }
+    if (Object.keys(tables).length === 0 && detached.length === 0) return undefined;
+    return { database: db.database, stream, tables, detached };
+}
+
+/** The objects of one stream: three queries; undefined when none of them exists. */
+export async function readStreamState(
+    client: ClickHouseClient,
+    database: string,
+    stream: string,
+): Promise<ActualStreamState | undefined> {
+    const names = Object.values(streamObjectNames(stream));
+    return streamState(await readTables(client, database, names), stream);
+}
+
+/**
+ * The server's canonical spelling of each SQL fragment (`planner.canonicalRequests`), in one query.
+ * A fragment the server cannot parse maps to null.
+ */
+export async function canonicalize(
+    client: ClickHouseClient,
+    requests: readonly string[],
+): Promise<CanonicalForms> {
+    if (requests.length === 0) return new Map();
+    const [row] = await rows<{ f: Array<string | null> }>(
+        client,
+        "SELECT arrayMap(q -> formatQuerySingleLineOrNull(q), {qs:Array(String)}) AS f",
+        {
+            qs: requests,
+        },
+    );
+    const forms = row?.f ?? [];
+    return new Map(requests.map((q, i) => [q, forms[i] ?? null]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing what system.tables reports
+// ---------------------------------------------------------------------------------------------
+
+function toActualTable(t: TableRow, columns: ActualColumn[]): ActualTable {
+    const engine = parseEngineFull(t.engine_full);
+    return {
+        name: t.name,
+        engine: t.engine,
+        engineArgs: engine.args,
+        columns,
+        sortingKey: t.sorting_key,
+        partitionKey: t.partition_key,
+        primaryKey: t.primary_key,
+        ttl: engine.clauses["TTL"] ?? "",
+        settings: parseSettings(engine.clauses["SETTINGS"] ?? ""),
+        comment: t.comment,
+        asSelect: t.as_select,
+        toTable: t.engine === "MaterializedView" ? parseViewTarget(t.create_table_query) : "",
+    };
+}
+
+const CLAUSES = ["PARTITION BY", "PRIMARY KEY", "ORDER BY", "SAMPLE BY", "TTL", "SETTINGS"];
+
+/** Splits `engine_full` ("ReplacingMergeTree(v) PARTITION BY ... TTL ... SETTINGS ...") into parts. */
+export function parseEngineFull(engineFull: string): {
+    name: string;
+    args: string;
+    clauses: Record<string, string>;
+} {
+    const m = /^([A-Za-z0-9_]+)/.exec(engineFull);
+    const name = m ? m[1]! : "";
+    let i = name.length;
+    let args = "";
+    if (engineFull[i] === "(") {
+        const end = matchingParen(engineFull, i);
+        args = engineFull.slice(i + 1, end).trim();
+        i = end + 1;
+    }
+    const clauses: Record<string, string> = {};
+    const starts: Array<{ key: string; at: number; body: number }> = [];
+    let depth = 0;
+    for (let j = i; j < engineFull.length;) {
+        const c = engineFull[j]!;
+        if (c === "'" || c === "`") {
+            j = skipQuoted(engineFull, j);
+            continue;
+        }
+        if (c === "(" || c === "[") depth++;
+        else if (c === ")" || c === "]") depth--;
+        else if (depth === 0 && c === " ") {
+            const key = CLAUSES.find((k) => engineFull.startsWith(` ${k} `, j));
+            if (key) {
+                starts.push({ key, at: j, body: j + key.length + 2 });
+                j += key.length + 1;
+                continue;
+            }
+        }
+        j++;
+    }
+    starts.forEach((s, k) => {
+        const end = k + 1 < starts.length ? starts[k + 1]!.at : engineFull.length;
+        clauses[s.key] = engineFull.slice(s.body, end).trim();
+    });
+    return { name, args, clauses };
+}
+
+/** `a = 'x', b = 1` -> { a: "'x'", b: "1" } (values stay SQL literals). */
+export function parseSettings(text: string): Record<string, string> {
+    const out: Record<string, string> = {};
+    if (!text.trim()) return out;
+    for (const item of splitTopLevel(text, ",")) {
+        const eq = item.indexOf("=");
+        if (eq < 0) continue;
+        out[item.slice(0, eq).trim()] = item.slice(eq + 1).trim();
+    }
+    return out;
+}
+
+/** `CREATE MATERIALIZED VIEW db.v TO db.t (...) AS ...` -> `db.t` (backticks removed where plain). */
+export function parseViewTarget(createQuery: string): string {
+    const ident = "(?:`(?:\\\\.|[^`\\\\])*`|[A-Za-z0-9_]+)";
+    const re = new RegExp(
+        `^CREATE MATERIALIZED VIEW (?:IF NOT EXISTS )?${ident}\\.${ident} TO (${ident}\\.${ident})`,
+    );
+    const m = re.exec(createQuery);
+    return m ? normalizeSql(m[1]!) : "";
+}
+
+function matchingParen(text: string, open: number): number {
+    let depth = 0;
+    for (let j = open; j < text.length;) {
+        const c = text[j]!;
+        if (c === "'" || c === "`") {
+            j = skipQuoted(text, j);
+            continue;
+        }
+        if (c === "(") depth++;
+        else if (c === ")" && --depth === 0) return j;
+        j++;
+    }
+    return text.length;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A comparable, database-independent description of a stream's objects
+// ---------------------------------------------------------------------------------------------
+
+export interface ObjectSummary {
+    readonly engine: string;
+    readonly columns: readonly string[];
+    readonly sortingKey?: string;
+    readonly partitionKey?: string;
+    readonly ttl?: string;
+    readonly settings?: Readonly<Record<string, string>>;
+    readonly query?: string;
+    readonly writesTo?: string;
+    readonly comment?: string;
+}
+
+export type StateSummary = Partial<Record<StreamObjectRole, ObjectSummary>> & {
+    readonly detached?: readonly string[];
+};
+
+/**
+ * What a stream's objects look like, without the database name (so two databases holding the same
+ * stream compare equal). Used for the provider's observed-state output and by tests.
+ */
+export function summarizeState(state: ActualStreamState | undefined): StateSummary {
+    if (!state) return {};
+    const db = state.database;
+    // The database as a whole qualifier (`db.` or `` `db`. ``), not inside a longer name.
+    const qualifier = new RegExp(`(?<![\\w\`])\`?${db}\`?\\.`, "g");
+    const strip = (s: string) => s.replace(qualifier, "<db>.");
+    const out: Record<string, unknown> = {};
+    for (const role of STREAM_OBJECT_ROLES) {
+        const t = state.tables[role];
+        if (!t) continue;
+        const mergeTree = t.engine.endsWith("MergeTree");
+        out[role] = {
+            engine: t.engineArgs ? `${t.engine}(${t.engineArgs})` : t.engine,
+            columns: t.columns.map(
+                (c) =>
+                    `${c.name} ${c.type}${c.defaultKind ? ` ${c.defaultKind} ${c.defaultExpression}` : ""}${c.comment ? ` COMMENT ${JSON.stringify(c.comment)}` : ""}`,
+            ),
+            ...(mergeTree
+                ? { sortingKey: t.sortingKey, partitionKey: t.partitionKey, ttl: t.ttl }
+                : {}),
+            ...(t.engine === "Kafka" ? { settings: t.settings } : {}),
+            ...(t.engine === "MaterializedView"
+                ? { query: strip(t.asSelect), writesTo: strip(t.toTable) }
+                : {}),
+            ...(t.comment ? { comment: t.comment } : {}),
+        };
+    }
+    if (state.detached.length) out["detached"] = [...state.detached];
+    return out as StateSummary;
+}
