@@ -114,7 +114,13 @@ export function renderLoggingConfig(level: LogLevel): string {
  * from the environment (filled from a Secret), so neither this file nor any DDL holds it.
  */
 export function renderKafkaConfig(settings: KafkaClientSettings): string {
-    const children: Node[] = [el("security_protocol", [settings.securityProtocol.toLowerCase()])];
+    const children: Node[] = [
+        el("security_protocol", [settings.securityProtocol.toLowerCase()]),
+        // A Kafka table the DDL provider recreates leaves its old consumer in the group until the
+        // session times out (librdkafka: 45 s); 10 s keeps that ingestion pause short.
+        el("session_timeout_ms", ["10000"]),
+        el("heartbeat_interval_ms", ["3000"]),
+    ];
     const sasl = settings.securityProtocol.startsWith("SASL_");
     if (sasl) {
         if (!settings.saslMechanism || !settings.saslUsername) {

@@ -674,6 +674,17 @@ export function parseGroupOffsets(text: string): PartitionOffsets[] {
  * flushes and exits when stdin closes; delivery failures are logged by its callback at ERROR,
  * which is turned into a rejection here.
  */
+/**
+ * A producer for a broker this process did not start (the sandbox's, or any PLAINTEXT broker on
+ * loopback), with the same semantics as `KafkaBroker.produce`.
+ */
+export async function kafkaProducer(
+    bootstrap: string,
+): Promise<{ produce(topic: string, messages: Iterable<string>): Promise<number> }> {
+    const lib = await kafkaLibDir();
+    return { produce: (topic, messages) => produce(lib, ["--bootstrap-server", bootstrap], topic, messages) };
+}
+
 function produce(
     lib: string,
     endpointArgs: readonly string[],

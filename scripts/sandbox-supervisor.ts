@@ -1,0 +1,65 @@
+/**
+ * The sandbox's long-lived half, started detached by `./run sandbox`: it owns the local
+ * Kubernetes API server (kwok), the Kafka broker and the ClickHouse engine (chdb behind its HTTP
+ * interface), writes where they listen to `.sandbox/state.json`, and stops them all on SIGTERM.
+ * The harnesses kill their children if this process dies, so nothing outlives it.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { loadStreams } from "../schemas/loader";
+import { startClickHouseServer } from "../test/harness/chserver";
+import { startKafka } from "../test/harness/kafka";
+import { startKube } from "../test/harness/kube";
+import { SANDBOX_DIR, STATE_FILE, SandboxState } from "./sandbox-state";
+
+const log = (line: string) => process.stdout.write(`[supervisor ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+
+async function main(): Promise<void> {
+    fs.mkdirSync(SANDBOX_DIR, { recursive: true });
+    log("starting the Kubernetes API server (kwok), the Kafka broker and ClickHouse...");
+    const [kube, broker, clickhouse] = await Promise.all([
+        startKube({ name: "kcs-sandbox", log }),
+        startKafka({ dataDir: path.join(SANDBOX_DIR, "kafka"), defaultPartitions: 3 }),
+        startClickHouseServer({ dataDir: path.join(SANDBOX_DIR, "clickhouse"), log: path.join(SANDBOX_DIR, "clickhouse.log") }),
+    ]);
+    const crdDir = process.env.KCS_STRIMZI_CRDS;
+    log(`applying the Strimzi CRDs from ${crdDir ?? "the shared fixtures"}...`);
+    await kube.applyCrds(crdDir);
+    // No Strimzi operator runs against kwok: create the topics on the real broker, as its Topic Operator would.
+    for (const { spec } of loadStreams()) {
+        await broker.createTopic(spec.topic.name, spec.topic.partitions, {
+            "retention.ms": spec.topic.retentionMs,
+            "cleanup.policy": spec.topic.cleanupPolicy,
+        });
+    }
+    const state: SandboxState = {
+        supervisorPid: process.pid,
+        kubeconfig: kube.kubeconfig,
+        kafkaBootstrap: broker.bootstrap,
+        clickhouseUrl: clickhouse.url,
+        kafkaLog: broker.logFile,
+        clickhouseLog: clickhouse.logFile ?? "",
+    };
+    fs.writeFileSync(STATE_FILE, JSON.stringify(state, null, 2));
+    log(`ready: ${JSON.stringify(state)}`);
+
+    let stopping = false;
+    const stop = async (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        log(`${signal}: stopping ClickHouse, the broker and the API server...`);
+        await Promise.allSettled([clickhouse.stop(), broker.stop(), kube.stop()]);
+        fs.rmSync(STATE_FILE, { force: true });
+        log("stopped");
+        process.exit(0);
+    };
+    process.on("SIGTERM", () => void stop("SIGTERM"));
+    process.on("SIGINT", () => void stop("SIGINT"));
+    // Stay alive: the Kafka engine consumes in this process tree for as long as the sandbox is up.
+    setInterval(() => undefined, 60_000);
+}
+
+main().catch((e: unknown) => {
+    log(`failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    process.exit(1);
+});
