@@ -152,7 +152,7 @@ export function createPipeline(
 
     const ingestion: Record<string, StreamIngestion> = {};
     if (config.ingestionEnabled) {
-        const connection = ingestionConnection(config, secrets, clickhouse);
+        const connection = ingestionConnection(config, clickhouse);
         const brokers = config.ingestionKafkaBrokers !== "" ? pulumi.output(config.ingestionKafkaBrokers) : kafkaBootstrapServers;
         for (const stream of streams) {
             ingestion[stream.spec.name] = new StreamIngestion(
@@ -188,28 +188,15 @@ export function createPipeline(
  * How the DDL provider reaches ClickHouse. Passwords travel as references (a Kubernetes Secret
  * or a stack secret), resolved by the provider when it runs, so no input holds one.
  */
-function ingestionConnection(config: StackConfig, secrets: StackSecrets, clickhouse: ClickHouse): pulumi.Input<ConnectionSpec> {
-    const password = secrets.clickhouseAdminPassword
-        ? { fromConfig: "kafka-clickhouse-stack:clickhouseAdminPassword" }
-        : undefined;
-    switch (config.ingestionConnection) {
-        case "embedded":
-            return { kind: "embedded", path: path.resolve(PROJECT_ROOT, config.ingestionEmbeddedPath) };
-        case "url":
-            return pulumi.all([clickhouse.credentialsSecretName]).apply(([secretName]) => ({
-                kind: "http" as const,
-                url: config.ingestionUrl,
-                username: clickhouse.adminUser,
-                password: password ?? { fromKubernetesSecret: { namespace: config.namespace, name: secretName, key: "admin-password" } },
-            }));
-        case "port-forward":
-            return pulumi.all([clickhouse.serviceName, clickhouse.credentialsSecretName]).apply(([service, secretName]) => ({
-                kind: "port-forward" as const,
-                namespace: config.namespace,
-                service,
-                port: 8123,
-                username: clickhouse.adminUser,
-                password: password ?? { fromKubernetesSecret: { namespace: config.namespace, name: secretName, key: "admin-password" } },
-            }));
+function ingestionConnection(config: StackConfig, clickhouse: ClickHouse): pulumi.Input<ConnectionSpec> {
+    if (config.ingestionConnection === "embedded") {
+        return { kind: "embedded", path: path.resolve(PROJECT_ROOT, config.ingestionEmbeddedPath) };
     }
+    // The Secret the ClickHouse pods read is the one source of the admin password.
+    return pulumi.all([clickhouse.serviceName, clickhouse.credentialsSecretName]).apply(([service, secretName]) => {
+        const password = { fromKubernetesSecret: { namespace: config.namespace, name: secretName, key: "admin-password" } };
+        return config.ingestionConnection === "url"
+            ? { kind: "http" as const, url: config.ingestionUrl, username: clickhouse.adminUser, password }
+            : { kind: "port-forward" as const, namespace: config.namespace, service, port: 8123, username: clickhouse.adminUser, password };
+    });
 }

@@ -67,14 +67,8 @@ export function pulumiYaml(): string {
         lines.push(`    description: ${JSON.stringify((prop.description ?? "") + choices)}`);
         lines.push(`    default: ${JSON.stringify(prop.default)}`);
     }
-    for (const key of SECRET_KEYS) {
-        lines.push(
-            `  ${key}:`,
-            "    type: string",
-            "    secret: true",
-            `    description: ${JSON.stringify(SECRET_DESCRIPTIONS[key])}`,
-        );
-    }
+    // Secret keys are optional and have no default; Pulumi treats a declared key without a default
+    // as required, so they are documented in the README table instead of declared here.
     return lines.join("\n") + "\n";
 }
 

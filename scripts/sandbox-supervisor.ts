@@ -6,6 +6,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { renderKafkaConfig } from "../components/clickhouse/render";
 import { loadStreams } from "../schemas/loader";
 import { startClickHouseServer } from "../test/harness/chserver";
 import { startKafka } from "../test/harness/kafka";
@@ -20,7 +21,12 @@ async function main(): Promise<void> {
     const [kube, broker, clickhouse] = await Promise.all([
         startKube({ name: "kcs-sandbox", log }),
         startKafka({ dataDir: path.join(SANDBOX_DIR, "kafka"), defaultPartitions: 3 }),
-        startClickHouseServer({ dataDir: path.join(SANDBOX_DIR, "clickhouse"), log: path.join(SANDBOX_DIR, "clickhouse.log") }),
+        startClickHouseServer({
+            dataDir: path.join(SANDBOX_DIR, "clickhouse"),
+            log: path.join(SANDBOX_DIR, "clickhouse.log"),
+            // The Kafka client settings the StatefulSet's config.d/kafka.xml carries, without SASL.
+            configXml: renderKafkaConfig({ securityProtocol: "PLAINTEXT" }),
+        }),
     ]);
     const crdDir = process.env.KCS_STRIMZI_CRDS;
     log(`applying the Strimzi CRDs from ${crdDir ?? "the shared fixtures"}...`);

@@ -39,8 +39,12 @@ export interface KafkaCrArgs {
     readonly waitForReady: boolean;
 }
 
-export function readinessAnnotations(waitForReady: boolean): Record<string, string> {
-    return waitForReady ? { "pulumi.com/waitFor": "condition=Ready" } : {};
+/**
+ * Metadata that gates Pulumi on the CR's Ready condition. Nothing at all when off: an empty
+ * `annotations: {}` would show as a change on every preview, since the API server drops it.
+ */
+export function readinessAnnotations(waitForReady: boolean): { annotations?: Record<string, string> } {
+    return waitForReady ? { annotations: { "pulumi.com/waitFor": "condition=Ready" } } : {};
 }
 
 export function kafkaCr(args: KafkaCrArgs): Record<string, unknown> {
@@ -93,7 +97,7 @@ export function kafkaCr(args: KafkaCrArgs): Record<string, unknown> {
         metadata: {
             name: args.name,
             namespace: args.namespace,
-            annotations: readinessAnnotations(args.waitForReady),
+            ...readinessAnnotations(args.waitForReady),
         },
         spec: {
             kafka,
@@ -133,7 +137,7 @@ export function nodePoolCr(args: NodePoolArgs): Record<string, unknown> {
             name: args.name,
             namespace: args.namespace,
             labels: { [CLUSTER_LABEL]: args.cluster },
-            annotations: readinessAnnotations(args.waitForReady),
+            ...readinessAnnotations(args.waitForReady),
         },
         spec: {
             replicas: args.replicas,
@@ -214,7 +218,7 @@ export function kafkaTopicCr(args: {
             name: topicResourceName(args.topic.name),
             namespace: args.namespace,
             labels: { [CLUSTER_LABEL]: args.cluster },
-            annotations: readinessAnnotations(args.waitForReady),
+            ...readinessAnnotations(args.waitForReady),
         },
         spec: {
             topicName: args.topic.name,
@@ -258,7 +262,7 @@ export function kafkaUserCr(args: KafkaUserArgs): Record<string, unknown> {
             name: args.name,
             namespace: args.namespace,
             labels: { [CLUSTER_LABEL]: args.cluster },
-            annotations: readinessAnnotations(args.waitForReady),
+            ...readinessAnnotations(args.waitForReady),
         },
         spec: {
             authentication: {
