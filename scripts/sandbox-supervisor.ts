@@ -15,6 +15,13 @@ import { SANDBOX_DIR, STATE_FILE, SandboxState } from "./sandbox-state";
 
 const log = (line: string) => process.stdout.write(`[supervisor ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 
+function requiredEnv(name: string): string {
+    const value = process.env[name];
+    if (!value) throw new Error(`${name} is not set: start the sandbox with ./run sandbox`);
+    delete process.env[name];
+    return value;
+}
+
 async function main(): Promise<void> {
     fs.mkdirSync(SANDBOX_DIR, { recursive: true });
     log("starting the Kubernetes API server (kwok), the Kafka broker and ClickHouse...");
@@ -26,6 +33,8 @@ async function main(): Promise<void> {
             log: path.join(SANDBOX_DIR, "clickhouse.log"),
             // The Kafka client settings the StatefulSet's config.d/kafka.xml carries, without SASL.
             configXml: renderKafkaConfig({ securityProtocol: "PLAINTEXT" }),
+            username: "admin",
+            password: requiredEnv("KCS_SANDBOX_CLICKHOUSE_PASSWORD"),
         }),
     ]);
     const crdDir = process.env.KCS_STRIMZI_CRDS;

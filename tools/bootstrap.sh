@@ -244,14 +244,15 @@ bootstrap_kube() {
     local c
     for c in "${todo[@]}"; do
       case "$c" in
-        kube-apiserver) run_step "$c" "$c v$KUBERNETES_VERSION" 6 build_kube "$c" ;;
+        kube-apiserver) run_step "$c" "$c v$KUBERNETES_VERSION" 5 build_kube "$c" ;;
         kube-controller-manager) run_step "$c" "$c v$KUBERNETES_VERSION" 2 build_kube "$c" ;;
         *) run_step "$c" "$c v$KUBERNETES_VERSION" 1 build_kube "$c" ;;
       esac
     done
   fi
   if ! have kwok kwokctl; then
-    if ! { reuse_from_path kwok "$KWOK_VERSION" --version && reuse_from_path kwokctl "$KWOK_VERSION" --version; }; then
+    if ! { reuse_from_path kwok "version v$KWOK_VERSION " --version &&
+      reuse_from_path kwokctl "version v$KWOK_VERSION " --version; }; then
       need_go kwok
       run_step kwok "kwok + kwokctl v$KWOK_VERSION" 2 build_kwok
     fi
@@ -608,6 +609,26 @@ build_bridged_provider() { # kafka|random
   install_bins "$w/out" "pulumi-resource-$n"
 }
 
+write_node_plugin() { # name @pulumi/pulumi/cmd/<entry>
+  # Rewritten on every run (it is tiny), so a fix here reaches existing caches.
+  # The program directory may be a subfolder (main: infra/index.ts): look upwards for
+  # node_modules, as Node's own resolution does.
+  cat >"$BIN_DIR/$1.tmp" <<PLUGIN
+#!/bin/sh
+# Pulumi plugin: runs @pulumi/pulumi/cmd/$2 of the nearest node_modules above the program directory.
+d="\$(pwd)"
+while :; do
+  if [ -e "\$d/node_modules/@pulumi/pulumi/cmd/$2" ]; then exec node "\$d/node_modules/@pulumi/pulumi/cmd/$2" "\$@"; fi
+  [ "\$d" = / ] && break
+  d="\$(dirname "\$d")"
+done
+echo "$1: no node_modules/@pulumi/pulumi above \$(pwd); run npm install in the project" >&2
+exit 1
+PLUGIN
+  chmod +x "$BIN_DIR/$1.tmp"
+  mv -f "$BIN_DIR/$1.tmp" "$BIN_DIR/$1"
+}
+
 bootstrap_pulumi() {
   if ! have pulumi; then
     if ! reuse_from_path pulumi "v$PULUMI_VERSION" version && ! reuse_from_path pulumi "v$PULUMI_CLI_VERSION" version; then
@@ -626,16 +647,40 @@ bootstrap_pulumi() {
       run_step pulumi-language-nodejs "pulumi-language-nodejs ($PULUMI_LANGUAGE_NODEJS_MODULE)" 3 build_language_nodejs
     fi
   fi
+  # The CLI distribution's two script plugins for Node.js: dynamic providers
+  # (pulumi.dynamic.Resource) and policy packs, run from the program's
+  # node_modules. Found next to the pulumi binary.
+  write_node_plugin pulumi-resource-pulumi-nodejs dynamic-provider
+  write_node_plugin pulumi-analyzer-policy run-policy-pack
   if ! have pulumi-resource-kubernetes; then
     need_go pulumi-resource-kubernetes
-    run_step pulumi-resource-kubernetes "pulumi-resource-kubernetes v$PULUMI_KUBERNETES_PROVIDER_VERSION" 6 build_provider_kubernetes
+    run_step pulumi-resource-kubernetes "pulumi-resource-kubernetes v$PULUMI_KUBERNETES_PROVIDER_VERSION" 10 build_provider_kubernetes
   fi
   local n
   for n in kafka random; do
     if ! have "pulumi-resource-$n"; then
       need_go "pulumi-resource-$n"
-      run_step "pulumi-resource-$n" "pulumi-resource-$n (bridged locally)" 6 build_bridged_provider "$n"
+      # kafka compiles the bridge (~10 min cold); random then reuses most of it.
+      run_step "pulumi-resource-$n" "pulumi-resource-$n (bridged locally)" "$([ $n = kafka ] && echo 10 || echo 2)" \
+        build_bridged_provider "$n"
     fi
+  done
+  register_plugins
+}
+
+# Installs the providers into $TOOLS_ROOT/pulumi-home (the PULUMI_HOME that
+# tools/env.sh sets) under the exact versions the npm SDKs request, since the
+# engine selects a provider plugin by exact version.
+register_plugins() {
+  local home="$TOOLS_ROOT/pulumi-home" n key ver
+  for n in kubernetes kafka random; do
+    key="PULUMI_$(tr 'a-z' 'A-Z' <<<"$n")_VERSION"
+    ver="${!key}"
+    [ -x "$home/plugins/resource-$n-v$ver/pulumi-resource-$n" ] && continue
+    log "registering pulumi-resource-$n as plugin $n v$ver in $home"
+    PULUMI_HOME="$home" PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true \
+      "$BIN_DIR/pulumi" plugin install resource "$n" "$ver" --file "$BIN_DIR/pulumi-resource-$n" >&2 ||
+      die "registering pulumi-resource-$n as plugin $n v$ver failed"
   done
 }
 

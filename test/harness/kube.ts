@@ -228,7 +228,17 @@ export async function startKube(opts: KubeOptions = {}): Promise<KubeCluster> {
       for (const f of files) {
         await kubectl(["apply", "--server-side", "--force-conflicts", "--field-manager=kcs-e2e", "-f", path.join(dir, f)]);
       }
-      await kubectl(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+      // Poll rather than `kubectl wait`: that errors out on a CRD whose status has no conditions yet.
+      await waitFor(
+        async () => {
+          const crds = JSON.parse(await kubectl(["get", "crd", "-o", "json"])) as {
+            items: { status?: { conditions?: { type: string; status: string }[] } }[];
+          };
+          return crds.items.length > 0 && crds.items.every((c) => c.status?.conditions?.some((x) => x.type === "Established" && x.status === "True"));
+        },
+        60_000,
+        "the CRDs to be Established",
+      );
     },
   };
 }

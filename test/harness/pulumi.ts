@@ -39,8 +39,10 @@ export function uniqueStackName(prefix: string): string {
 export function offlineEnv(binDir: string, backendDir: string): Record<string, string> {
     const toolsRoot = path.dirname(binDir);
     return {
-        // tools/plugins holds the dynamic-provider launcher (pulumi-resource-pulumi-nodejs).
-        PATH: [binDir, path.join(PROJECT_DIR, "tools", "plugins"), process.env.PATH ?? ""].join(path.delimiter),
+        // The bin dir also holds the dynamic-provider launcher (pulumi-resource-pulumi-nodejs).
+        PATH: `${binDir}${path.delimiter}${process.env.PATH ?? ""}`,
+        // Use the providers registered in PULUMI_HOME, not whatever binaries are on PATH.
+        PULUMI_IGNORE_AMBIENT_PLUGINS: "true",
         PULUMI_HOME: path.join(toolsRoot, "pulumi-home"),
         PULUMI_BACKEND_URL: `file://${backendDir}`,
         PULUMI_CONFIG_PASSPHRASE: process.env.PULUMI_CONFIG_PASSPHRASE ?? "kcs-local-only",
@@ -48,7 +50,6 @@ export function offlineEnv(binDir: string, backendDir: string): Record<string, s
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
         PULUMI_SKIP_CONFIRMATIONS: "true",
         PULUMI_DIY_BACKEND_NO_LEGACY_WARNING: "true",
-        PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
         // Program type-checking happens in `npm run typecheck`; the engine only transpiles.
         PULUMI_NODEJS_TRANSPILE_ONLY: "true",
         NODE_OPTIONS: "--no-deprecation",
@@ -62,7 +63,7 @@ export async function startEngine(opts: EngineOptions = {}): Promise<Engine> {
     fs.mkdirSync(backendDir, { recursive: true });
     const env = { ...offlineEnv(binDir, backendDir), ...(opts.env ?? {}) };
     fs.mkdirSync(env.PULUMI_HOME!, { recursive: true });
-    const command = await PulumiCommand.get({ root: path.dirname(binDir), skipVersionCheck: true });
+    const command = await PulumiCommand.get({ root: path.dirname(binDir) });
     return {
         command,
         env,
