@@ -153,7 +153,10 @@ export function createPipeline(
     const ingestion: Record<string, StreamIngestion> = {};
     if (config.ingestionEnabled) {
         const connection = ingestionConnection(config, clickhouse);
-        const brokers = config.ingestionKafkaBrokers !== "" ? pulumi.output(config.ingestionKafkaBrokers) : kafkaBootstrapServers;
+        const brokers =
+            config.ingestionKafkaBrokers !== ""
+                ? pulumi.output(config.ingestionKafkaBrokers)
+                : kafkaBootstrapServers;
         for (const stream of streams) {
             ingestion[stream.spec.name] = new StreamIngestion(
                 `ingestion-${stream.spec.name}`,
@@ -179,7 +182,11 @@ export function createPipeline(
         clickhouseCredentialsSecret: clickhouse.credentialsSecretName,
         streams: specs.map((s) => s.name),
         ingestionPlans: pulumi
-            .all(Object.entries(ingestion).map(([n, r]) => r.plannedStatements.apply((p) => [n, p ?? []] as const)))
+            .all(
+                Object.entries(ingestion).map(([n, r]) =>
+                    r.plannedStatements.apply((p) => [n, p ?? []] as const),
+                ),
+            )
             .apply((entries) => Object.fromEntries(entries)),
     };
 }
@@ -188,15 +195,38 @@ export function createPipeline(
  * How the DDL provider reaches ClickHouse. Passwords travel as references (a Kubernetes Secret
  * or a stack secret), resolved by the provider when it runs, so no input holds one.
  */
-function ingestionConnection(config: StackConfig, clickhouse: ClickHouse): pulumi.Input<ConnectionSpec> {
+function ingestionConnection(
+    config: StackConfig,
+    clickhouse: ClickHouse,
+): pulumi.Input<ConnectionSpec> {
     if (config.ingestionConnection === "embedded") {
         return { kind: "embedded", path: path.resolve(PROJECT_ROOT, config.ingestionEmbeddedPath) };
     }
     // The Secret the ClickHouse pods read is the one source of the admin password.
-    return pulumi.all([clickhouse.serviceName, clickhouse.credentialsSecretName]).apply(([service, secretName]) => {
-        const password = { fromKubernetesSecret: { namespace: config.namespace, name: secretName, key: "admin-password" } };
-        return config.ingestionConnection === "url"
-            ? { kind: "http" as const, url: config.ingestionUrl, username: clickhouse.adminUser, password }
-            : { kind: "port-forward" as const, namespace: config.namespace, service, port: 8123, username: clickhouse.adminUser, password };
-    });
+    return pulumi
+        .all([clickhouse.serviceName, clickhouse.credentialsSecretName])
+        .apply(([service, secretName]) => {
+            const password = {
+                fromKubernetesSecret: {
+                    namespace: config.namespace,
+                    name: secretName,
+                    key: "admin-password",
+                },
+            };
+            return config.ingestionConnection === "url"
+                ? {
+                      kind: "http" as const,
+                      url: config.ingestionUrl,
+                      username: clickhouse.adminUser,
+                      password,
+                  }
+                : {
+                      kind: "port-forward" as const,
+                      namespace: config.namespace,
+                      service,
+                      port: 8123,
+                      username: clickhouse.adminUser,
+                      password,
+                  };
+        });
 }

@@ -47,10 +47,18 @@ function pad(n: number, width = 2): string {
 function dateTime(ms: number, precision: number): string {
     const d = new Date(ms);
     const base = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
-    return precision > 0 ? `${base}.${pad(d.getUTCMilliseconds(), 3).slice(0, precision).padEnd(precision, "0")}` : base;
+    return precision > 0
+        ? `${base}.${pad(d.getUTCMilliseconds(), 3).slice(0, precision).padEnd(precision, "0")}`
+        : base;
 }
 
-function valueFor(column: ColumnSpec, type: ChType, i: number, ms: number, random: () => number): unknown {
+function valueFor(
+    column: ColumnSpec,
+    type: ChType,
+    i: number,
+    ms: number,
+    random: () => number,
+): unknown {
     const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
     switch (type.name) {
         case "Nullable":
@@ -89,7 +97,9 @@ function valueFor(column: ColumnSpec, type: ChType, i: number, ms: number, rando
         case "Decimal":
             return Number((random() * 500).toFixed(Number(type.args[1])));
         case "FixedString":
-            return pick(VOCABULARY[column.name] ?? ["ABC"]).slice(0, Number(type.args[0])).padEnd(Number(type.args[0]), "X");
+            return pick(VOCABULARY[column.name] ?? ["ABC"])
+                .slice(0, Number(type.args[0]))
+                .padEnd(Number(type.args[0]), "X");
         case "Enum8":
         case "Enum16":
             return pick(type.args as string[]).replace(/^'(.*)' = -?\d+$/, "$1");
@@ -110,7 +120,11 @@ function valueFor(column: ColumnSpec, type: ChType, i: number, ms: number, rando
 }
 
 /** `count` messages for a stream, one JSON (or CSV/TSV) line each. */
-export function sampleMessages(spec: StreamSpec, count: number, options: SampleOptions = {}): string[] {
+export function sampleMessages(
+    spec: StreamSpec,
+    count: number,
+    options: SampleOptions = {},
+): string[] {
     const random = rng(options.seed ?? 1);
     const start = options.startMs ?? Date.now();
     const step = options.stepMs ?? 10;
@@ -128,10 +142,16 @@ export function sampleMessages(spec: StreamSpec, count: number, options: SampleO
                 obj[c.source ?? c.name] = values[j];
             });
             const text = JSON.stringify(obj);
-            out.push(malformed ? `${text.slice(0, Math.max(1, Math.floor(text.length / 2)))} <truncated #${i}` : text);
+            out.push(
+                malformed
+                    ? `${text.slice(0, Math.max(1, Math.floor(text.length / 2)))} <truncated #${i}`
+                    : text,
+            );
         } else {
             const sep = spec.format === "CSV" ? "," : "\t";
-            const text = values.map((v) => (typeof v === "object" ? JSON.stringify(v) : String(v))).join(sep);
+            const text = values
+                .map((v) => (typeof v === "object" ? JSON.stringify(v) : String(v)))
+                .join(sep);
             out.push(malformed ? `not${sep}enough` : text);
         }
     }

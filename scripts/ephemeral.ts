@@ -27,9 +27,11 @@ async function main(): Promise<void> {
     const base = arg("config-from", "dev");
     const keep = process.argv.includes("--keep");
     const name = `${prefix}-${Date.now().toString(36)}-${randomBytes(2).toString("hex")}`;
-    const baseConfig = (YAML.parse(fs.readFileSync(path.join(ROOT, `Pulumi.${base}.yaml`), "utf8")) as {
-        config: Record<string, unknown>;
-    }).config;
+    const baseConfig = (
+        YAML.parse(fs.readFileSync(path.join(ROOT, `Pulumi.${base}.yaml`), "utf8")) as {
+            config: Record<string, unknown>;
+        }
+    ).config;
 
     say(`creating stack ${name} from Pulumi.${base}.yaml`);
     const stack = await LocalWorkspace.createStack({ stackName: name, workDir: ROOT });
@@ -51,10 +53,17 @@ async function main(): Promise<void> {
         say("verify: a refresh shows no drift and a second preview no changes...");
         await stack.refresh({ onOutput: () => undefined });
         const preview = await stack.preview({ onOutput: () => undefined });
-        const changes = Object.entries(preview.changeSummary).filter(([op, n]) => op !== "same" && n > 0);
-        if (changes.length > 0) throw new Error(`the stack is not stable after up: ${JSON.stringify(preview.changeSummary)}`);
+        const changes = Object.entries(preview.changeSummary).filter(
+            ([op, n]) => op !== "same" && n > 0,
+        );
+        if (changes.length > 0)
+            throw new Error(
+                `the stack is not stable after up: ${JSON.stringify(preview.changeSummary)}`,
+            );
         const outputs = await stack.outputs();
-        say(`outputs: ${JSON.stringify(Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.secret ? "[secret]" : v.value])))}`);
+        say(
+            `outputs: ${JSON.stringify(Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.secret ? "[secret]" : v.value])))}`,
+        );
     } catch (e) {
         failed = true;
         say(`failed: ${e instanceof Error ? e.message : String(e)}`);
@@ -62,7 +71,10 @@ async function main(): Promise<void> {
         if (keep) say(`--keep: leaving stack ${name} up`);
         else {
             say("destroy...");
-            await stack.destroy({ onOutput: (o) => process.stdout.write(o), continueOnError: true });
+            await stack.destroy({
+                onOutput: (o) => process.stdout.write(o),
+                continueOnError: true,
+            });
             await stack.workspace.removeStack(name);
             say(`stack ${name} removed`);
         }

@@ -88,7 +88,8 @@ export function readme(): string {
         const choices = p.enum ? ` (${p.enum.map((e) => `\`${String(e)}\``).join(", ")})` : "";
         return `| \`${key}\` | \`${JSON.stringify(p.default)}\` | ${(p.description ?? "").replace(/\|/g, "\\|")}${choices} |`;
     });
-    for (const key of SECRET_KEYS) rows.push(`| \`${key}\` | secret | ${SECRET_DESCRIPTIONS[key]} |`);
+    for (const key of SECRET_KEYS)
+        rows.push(`| \`${key}\` | secret | ${SECRET_DESCRIPTIONS[key]} |`);
     const table = ["| key | default | what it does |", "| --- | --- | --- |", ...rows].join("\n");
     return current.slice(0, start) + TABLE_START + "\n" + table + "\n" + current.slice(end);
 }

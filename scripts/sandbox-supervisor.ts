@@ -13,7 +13,8 @@ import { startKafka } from "../test/harness/kafka";
 import { startKube } from "../test/harness/kube";
 import { SANDBOX_DIR, STATE_FILE, SandboxState } from "./sandbox-state";
 
-const log = (line: string) => process.stdout.write(`[supervisor ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+const log = (line: string) =>
+    process.stdout.write(`[supervisor ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 
 function requiredEnv(name: string): string {
     const value = process.env[name];

@@ -65,14 +65,20 @@ async function startSupervisor(adminPassword: string): Promise<SandboxState> {
     fs.mkdirSync(SANDBOX_DIR, { recursive: true });
     fs.rmSync(STATE_FILE, { force: true });
     const logFd = fs.openSync(SUPERVISOR_LOG, "a");
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(__dirname, "sandbox-supervisor.ts")], {
-        detached: true,
-        stdio: ["ignore", logFd, logFd],
-        // The password reaches the local ClickHouse through the environment only.
-        env: { ...process.env, KCS_SANDBOX_CLICKHOUSE_PASSWORD: adminPassword },
-    });
+    const child = spawn(
+        process.execPath,
+        ["--import", "tsx", path.join(__dirname, "sandbox-supervisor.ts")],
+        {
+            detached: true,
+            stdio: ["ignore", logFd, logFd],
+            // The password reaches the local ClickHouse through the environment only.
+            env: { ...process.env, KCS_SANDBOX_CLICKHOUSE_PASSWORD: adminPassword },
+        },
+    );
     child.unref();
-    say(`starting the API server, the Kafka broker and ClickHouse (log: ${path.relative(process.cwd(), SUPERVISOR_LOG)})...`);
+    say(
+        `starting the API server, the Kafka broker and ClickHouse (log: ${path.relative(process.cwd(), SUPERVISOR_LOG)})...`,
+    );
     let shown = fs.statSync(SUPERVISOR_LOG).size;
     const deadline = Date.now() + 15 * 60_000;
     while (Date.now() < deadline) {
@@ -89,11 +95,19 @@ async function startSupervisor(adminPassword: string): Promise<SandboxState> {
     throw new Error(`the sandbox did not come up within 15 minutes; see ${SUPERVISOR_LOG}`);
 }
 
-async function report(state: SandboxState, produced: Record<string, number>, password: string): Promise<void> {
+async function report(
+    state: SandboxState,
+    produced: Record<string, number>,
+    password: string,
+): Promise<void> {
     const client = createClient({ url: state.clickhouseUrl, username: "admin", password });
     try {
         const streams = loadStreams().map((s) => s.spec);
-        const health = await readIngestionHealth(client, DATABASE, streams.map((s) => s.name));
+        const health = await readIngestionHealth(
+            client,
+            DATABASE,
+            streams.map((s) => s.name),
+        );
         const rows = streams.map((s) => {
             const h = health.find((x) => x.stream === s.name);
             return [
@@ -106,7 +120,15 @@ async function report(state: SandboxState, produced: Record<string, number>, pas
                 h?.lastException ? h.lastException.slice(0, 60) : "none",
             ];
         });
-        const header = ["stream", "topic", "produced", "rows", "dead-letter", "partitions", "last exception"];
+        const header = [
+            "stream",
+            "topic",
+            "produced",
+            "rows",
+            "dead-letter",
+            "partitions",
+            "last exception",
+        ];
         const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
         const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ");
         say("");
@@ -115,15 +137,27 @@ async function report(state: SandboxState, produced: Record<string, number>, pas
         for (const r of rows) say(line(r));
         say("");
         for (const s of streams.filter((x) => x.engine.type === "ReplacingMergeTree")) {
-            say(`${s.name} deduplicates rows with the same ORDER BY key (ReplacingMergeTree): fewer rows than messages is expected.`);
+            say(
+                `${s.name} deduplicates rows with the same ORDER BY key (ReplacingMergeTree): fewer rows than messages is expected.`,
+            );
         }
         say("");
         say("where to look (the admin password is in the cluster's Secret):");
-        say(`  password:    PW=$(kubectl --kubeconfig ${state.kubeconfig} -n ${NAMESPACE} get secret clickhouse-credentials -o jsonpath='{.data.admin-password}' | base64 -d)`);
-        say(`  rows:        curl -u "admin:$PW" '${state.clickhouseUrl}/?query=SELECT+*+FROM+${DATABASE}.web_events+LIMIT+5+FORMAT+PrettyCompact'`);
-        say(`  rejected:    curl -u "admin:$PW" '${state.clickhouseUrl}/?query=SELECT+error,raw_message+FROM+${DATABASE}.web_events_dlq+LIMIT+5+FORMAT+Vertical'`);
-        say(`  consumers:   curl -u "admin:$PW" '${state.clickhouseUrl}/?query=SELECT+table,assignments.partition_id,exceptions.text+FROM+system.kafka_consumers+FORMAT+Vertical'`);
-        say(`  kubernetes:  kubectl --kubeconfig ${state.kubeconfig} -n ${NAMESPACE} get kafka,kafkanodepools,kafkatopics,kafkausers,statefulsets,svc,pdb`);
+        say(
+            `  password:    PW=$(kubectl --kubeconfig ${state.kubeconfig} -n ${NAMESPACE} get secret clickhouse-credentials -o jsonpath='{.data.admin-password}' | base64 -d)`,
+        );
+        say(
+            `  rows:        curl -u "admin:$PW" '${state.clickhouseUrl}/?query=SELECT+*+FROM+${DATABASE}.web_events+LIMIT+5+FORMAT+PrettyCompact'`,
+        );
+        say(
+            `  rejected:    curl -u "admin:$PW" '${state.clickhouseUrl}/?query=SELECT+error,raw_message+FROM+${DATABASE}.web_events_dlq+LIMIT+5+FORMAT+Vertical'`,
+        );
+        say(
+            `  consumers:   curl -u "admin:$PW" '${state.clickhouseUrl}/?query=SELECT+table,assignments.partition_id,exceptions.text+FROM+system.kafka_consumers+FORMAT+Vertical'`,
+        );
+        say(
+            `  kubernetes:  kubectl --kubeconfig ${state.kubeconfig} -n ${NAMESPACE} get kafka,kafkanodepools,kafkatopics,kafkausers,statefulsets,svc,pdb`,
+        );
         say(`  broker:      ${state.kafkaBootstrap} (log ${state.kafkaLog})`);
         say(`  tear down:   ./run sandbox down`);
     } finally {
@@ -152,23 +186,35 @@ async function up(): Promise<void> {
     const state = await startSupervisor(adminPassword);
     const { stack } = await sandboxStack(state.kubeconfig);
     await stack.setAllConfig(
-        Object.fromEntries(Object.entries(sandboxConfig(state)).map(([k, v]) => [`kafka-clickhouse-stack:${k}`, { value: v }])),
+        Object.fromEntries(
+            Object.entries(sandboxConfig(state)).map(([k, v]) => [
+                `kafka-clickhouse-stack:${k}`,
+                { value: v },
+            ]),
+        ),
     );
     say("pulumi up (stack 'sandbox')...");
     const result = await stack.up({ onOutput: (o) => process.stdout.write(o) });
-    if (result.summary.result !== "succeeded") throw new Error(`pulumi up ${result.summary.result}`);
+    if (result.summary.result !== "succeeded")
+        throw new Error(`pulumi up ${result.summary.result}`);
 
     const kafka = await kafkaProducer(state.kafkaBootstrap);
     const produced: Record<string, number> = {};
     for (const { spec } of loadStreams()) {
-        say(`producing ${MESSAGES_PER_STREAM} sample events to ${spec.topic.name} (1 in ${MALFORMED_EVERY} malformed)...`);
+        say(
+            `producing ${MESSAGES_PER_STREAM} sample events to ${spec.topic.name} (1 in ${MALFORMED_EVERY} malformed)...`,
+        );
         produced[spec.name] = await kafka.produce(
             spec.topic.name,
             sampleMessages(spec, MESSAGES_PER_STREAM, { malformedEvery: MALFORMED_EVERY }),
         );
     }
     say("waiting for the rows to land...");
-    const client = createClient({ url: state.clickhouseUrl, username: "admin", password: adminPassword });
+    const client = createClient({
+        url: state.clickhouseUrl,
+        username: "admin",
+        password: adminPassword,
+    });
     const expected = Object.values(produced).reduce((a, b) => a + b, 0);
     const deadline = Date.now() + 120_000;
     let landed = 0;
@@ -183,7 +229,8 @@ async function up(): Promise<void> {
         await sleep(1000);
     }
     await client.close();
-    if (landed < expected) say(`${landed} of ${expected} messages are rows or dead letters; see the report`);
+    if (landed < expected)
+        say(`${landed} of ${expected} messages are rows or dead letters; see the report`);
     await report(state, produced, adminPassword);
 }
 

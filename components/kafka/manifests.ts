@@ -43,7 +43,9 @@ export interface KafkaCrArgs {
  * Metadata that gates Pulumi on the CR's Ready condition. Nothing at all when off: an empty
  * `annotations: {}` would show as a change on every preview, since the API server drops it.
  */
-export function readinessAnnotations(waitForReady: boolean): { annotations?: Record<string, string> } {
+export function readinessAnnotations(waitForReady: boolean): {
+    annotations?: Record<string, string>;
+} {
     return waitForReady ? { annotations: { "pulumi.com/waitFor": "condition=Ready" } } : {};
 }
 

@@ -41,54 +41,98 @@ spec:
     listeners: ${listeners}
 `;
 
-test("kwok cluster: CRDs, a Ready StatefulSet pod, Kafka CR validation, clean stop", { timeout: 600_000 }, async (t) => {
-  const cluster = await startKube();
-  t.after(() => cluster.stop());
-  const pids = cluster.pids();
-  assert.ok(pids.length >= 5, `expected the control plane processes, got pids ${pids.join(",")}`);
+test(
+    "kwok cluster: CRDs, a Ready StatefulSet pod, Kafka CR validation, clean stop",
+    { timeout: 600_000 },
+    async (t) => {
+        const cluster = await startKube();
+        t.after(() => cluster.stop());
+        const pids = cluster.pids();
+        assert.ok(
+            pids.length >= 5,
+            `expected the control plane processes, got pids ${pids.join(",")}`,
+        );
 
-  await t.test("kubeconfig is usable and points at loopback", async () => {
-    assert.match(cluster.kubeconfigText, /server: https:\/\/127\.0\.0\.1:\d+/);
-    const version = JSON.parse(await cluster.kubectl(["version", "-o", "json"])) as { serverVersion: { gitVersion: string } };
-    assert.match(version.serverVersion.gitVersion, /^v1\.\d+\.\d+$/);
-  });
+        await t.test("kubeconfig is usable and points at loopback", async () => {
+            assert.match(cluster.kubeconfigText, /server: https:\/\/127\.0\.0\.1:\d+/);
+            const version = JSON.parse(await cluster.kubectl(["version", "-o", "json"])) as {
+                serverVersion: { gitVersion: string };
+            };
+            assert.match(version.serverVersion.gitVersion, /^v1\.\d+\.\d+$/);
+        });
 
-  await t.test("Strimzi CRDs apply server-side", async () => {
-    await cluster.applyCrds();
-    const crds = await cluster.kubectl(["get", "crd", "-o", "name"]);
-    assert.match(crds, /kafkas\.kafka\.strimzi\.io/);
-    assert.match(crds, /kafkatopics\.kafka\.strimzi\.io/);
-  });
+        await t.test("Strimzi CRDs apply server-side", async () => {
+            await cluster.applyCrds();
+            const crds = await cluster.kubectl(["get", "crd", "-o", "name"]);
+            assert.match(crds, /kafkas\.kafka\.strimzi\.io/);
+            assert.match(crds, /kafkatopics\.kafka\.strimzi\.io/);
+        });
 
-  await t.test("a StatefulSet pod becomes Ready on a fake node", async () => {
-    await cluster.kubectl(["apply", "-f", "-"], statefulSet);
-    await waitFor(
-      async () => (await cluster.kubectl(["get", "pod", "smoke-0", "--ignore-not-found", "-o", "name"])).trim() !== "",
-      60_000,
-      "pod smoke-0 to exist",
-    );
-    await cluster.kubectl(["wait", "--for=condition=Ready", "pod/smoke-0", "--timeout=120s"]);
-    await cluster.kubectl(["rollout", "status", "statefulset/smoke", "--timeout=60s"]);
-    const node = await cluster.kubectl(["get", "pod", "smoke-0", "-o", "jsonpath={.spec.nodeName}"]);
-    assert.ok(node.length > 0, "pod was scheduled");
-  });
+        await t.test("a StatefulSet pod becomes Ready on a fake node", async () => {
+            await cluster.kubectl(["apply", "-f", "-"], statefulSet);
+            await waitFor(
+                async () =>
+                    (
+                        await cluster.kubectl([
+                            "get",
+                            "pod",
+                            "smoke-0",
+                            "--ignore-not-found",
+                            "-o",
+                            "name",
+                        ])
+                    ).trim() !== "",
+                60_000,
+                "pod smoke-0 to exist",
+            );
+            await cluster.kubectl([
+                "wait",
+                "--for=condition=Ready",
+                "pod/smoke-0",
+                "--timeout=120s",
+            ]);
+            await cluster.kubectl(["rollout", "status", "statefulset/smoke", "--timeout=60s"]);
+            const node = await cluster.kubectl([
+                "get",
+                "pod",
+                "smoke-0",
+                "-o",
+                "jsonpath={.spec.nodeName}",
+            ]);
+            assert.ok(node.length > 0, "pod was scheduled");
+        });
 
-  await t.test("a Kafka CR validates against the CRD schema", async () => {
-    const ok = kafka("[{ name: plain, port: 9092, type: internal, tls: false }]");
-    await cluster.kubectl(["apply", "-f", "-"], ok);
-    assert.equal((await cluster.kubectl(["get", "kafka", "smoke", "-o", "jsonpath={.spec.kafka.listeners[0].port}"])).trim(), "9092");
-    const bad = kafka("[{ name: plain, port: not-a-number, type: internal, tls: false }]");
-    await assert.rejects(cluster.kubectl(["apply", "--dry-run=server", "-f", "-"], bad), /port|Invalid value/);
-  });
+        await t.test("a Kafka CR validates against the CRD schema", async () => {
+            const ok = kafka("[{ name: plain, port: 9092, type: internal, tls: false }]");
+            await cluster.kubectl(["apply", "-f", "-"], ok);
+            assert.equal(
+                (
+                    await cluster.kubectl([
+                        "get",
+                        "kafka",
+                        "smoke",
+                        "-o",
+                        "jsonpath={.spec.kafka.listeners[0].port}",
+                    ])
+                ).trim(),
+                "9092",
+            );
+            const bad = kafka("[{ name: plain, port: not-a-number, type: internal, tls: false }]");
+            await assert.rejects(
+                cluster.kubectl(["apply", "--dry-run=server", "-f", "-"], bad),
+                /port|Invalid value/,
+            );
+        });
 
-  await cluster.stop();
-  const alive = pids.filter((pid) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-  assert.deepEqual(alive, [], "all control plane processes are gone after stop()");
-});
+        await cluster.stop();
+        const alive = pids.filter((pid) => {
+            try {
+                process.kill(pid, 0);
+                return true;
+            } catch {
+                return false;
+            }
+        });
+        assert.deepEqual(alive, [], "all control plane processes are gone after stop()");
+    },
+);

@@ -132,7 +132,10 @@ export interface KafkaBroker {
     /** Partition count, replication factor and the topic's non-default configs; undefined when absent. */
     describeTopic(
         topic: string,
-    ): Promise<{ partitions: number; replicationFactor: number; config: Record<string, string> } | undefined>;
+    ): Promise<
+        | { partitions: number; replicationFactor: number; config: Record<string, string> }
+        | undefined
+    >;
     /** Committed offsets and lag of a consumer group, per partition it has offsets for. */
     consumerGroupOffsets(group: string): Promise<PartitionOffsets[]>;
 }
@@ -411,7 +414,9 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
     );
 
     const clusterId = randomBytes(16).toString("base64url");
-    const formatArgs = ["format", "-t", clusterId, "-c", propsFile, "--standalone"];
+    // `--cluster-id=<id>` in one argument: a base64url id may start with '-', which the storage
+    // tool would otherwise take for an option.
+    const formatArgs = ["format", `--cluster-id=${clusterId}`, "-c", propsFile, "--standalone"];
     if (opts.scram) {
         formatArgs.push(
             "--add-scram",
@@ -628,7 +633,9 @@ export function parseTopicDescription(
     text: string,
     topic: string,
 ): { partitions: number; replicationFactor: number; config: Record<string, string> } | undefined {
-    const line = text.split("\n").find((l) => l.includes(`Topic: ${topic}\t`) && l.includes("PartitionCount:"));
+    const line = text
+        .split("\n")
+        .find((l) => l.includes(`Topic: ${topic}\t`) && l.includes("PartitionCount:"));
     if (!line) return undefined;
     const field = (name: string) => new RegExp(`${name}:\\s*(\\S*)`).exec(line)?.[1] ?? "";
     const config: Record<string, string> = {};
@@ -636,7 +643,11 @@ export function parseTopicDescription(
         const i = pair.indexOf("=");
         config[pair.slice(0, i)] = pair.slice(i + 1);
     }
-    return { partitions: Number(field("PartitionCount")), replicationFactor: Number(field("ReplicationFactor")), config };
+    return {
+        partitions: Number(field("PartitionCount")),
+        replicationFactor: Number(field("ReplicationFactor")),
+        config,
+    };
 }
 
 /** Parses the table `kafka-consumer-groups --describe --offsets` prints. */
@@ -682,7 +693,10 @@ export async function kafkaProducer(
     bootstrap: string,
 ): Promise<{ produce(topic: string, messages: Iterable<string>): Promise<number> }> {
     const lib = await kafkaLibDir();
-    return { produce: (topic, messages) => produce(lib, ["--bootstrap-server", bootstrap], topic, messages) };
+    return {
+        produce: (topic, messages) =>
+            produce(lib, ["--bootstrap-server", bootstrap], topic, messages),
+    };
 }
 
 function produce(

@@ -25,7 +25,11 @@ export interface Engine {
     readonly env: Record<string, string>;
     readonly backendDir: string;
     /** Creates (or selects) a stack of this project with the given config (keys without namespace). */
-    stack(name: string, config: Record<string, string>, secrets?: Record<string, string>): Promise<Stack>;
+    stack(
+        name: string,
+        config: Record<string, string>,
+        secrets?: Record<string, string>,
+    ): Promise<Stack>;
     /** Removes the temp backend, when this engine made it. */
     dispose(): void;
 }
@@ -59,7 +63,8 @@ export function offlineEnv(binDir: string, backendDir: string): Record<string, s
 export async function startEngine(opts: EngineOptions = {}): Promise<Engine> {
     const binDir = ensureTools("pulumi");
     const ownBackend = opts.backendDir === undefined;
-    const backendDir = opts.backendDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "kcs-pulumi-state-"));
+    const backendDir =
+        opts.backendDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "kcs-pulumi-state-"));
     fs.mkdirSync(backendDir, { recursive: true });
     const env = { ...offlineEnv(binDir, backendDir), ...(opts.env ?? {}) };
     fs.mkdirSync(env.PULUMI_HOME!, { recursive: true });
@@ -74,8 +79,10 @@ export async function startEngine(opts: EngineOptions = {}): Promise<Engine> {
                 { envVars: env, pulumiCommand: command, pulumiHome: env.PULUMI_HOME },
             );
             const all: Record<string, { value: string; secret?: boolean }> = {};
-            for (const [k, v] of Object.entries(config)) all[k.includes(":") ? k : `${PROJECT}:${k}`] = { value: v };
-            for (const [k, v] of Object.entries(secrets)) all[`${PROJECT}:${k}`] = { value: v, secret: true };
+            for (const [k, v] of Object.entries(config))
+                all[k.includes(":") ? k : `${PROJECT}:${k}`] = { value: v };
+            for (const [k, v] of Object.entries(secrets))
+                all[`${PROJECT}:${k}`] = { value: v, secret: true };
             if (Object.keys(all).length > 0) await stack.setAllConfig(all);
             return stack;
         },
@@ -86,7 +93,10 @@ export async function startEngine(opts: EngineOptions = {}): Promise<Engine> {
 }
 
 /** Destroys a stack and removes it with its config file, whatever state it is in. */
-export async function removeStack(stack: Stack, log: (line: string) => void = () => undefined): Promise<void> {
+export async function removeStack(
+    stack: Stack,
+    log: (line: string) => void = () => undefined,
+): Promise<void> {
     try {
         await stack.destroy({ onOutput: log, continueOnError: true });
     } finally {

@@ -115,7 +115,7 @@ describe("planStream: creating", () => {
             "CREATE TABLE IF NOT EXISTS `ingest`.`events_kafka` (`id` UInt64, `time` DateTime, `kind` LowCardinality(Nullable(String)), `value` Float64) " +
                 "ENGINE = Kafka SETTINGS kafka_broker_list = 'kafka-0.kafka:9092,kafka-1.kafka:9092', kafka_topic_list = 'test.events', " +
                 "kafka_group_name = 'clickhouse-events', kafka_format = 'JSONEachRow', kafka_num_consumers = 1, " +
-                "kafka_handle_error_mode = 'stream', input_format_skip_unknown_fields = 1",
+                "kafka_flush_interval_ms = 500, kafka_handle_error_mode = 'stream', input_format_skip_unknown_fields = 1",
         );
     });
 

@@ -63,7 +63,11 @@ describe("config.d / users.d rendering", () => {
         assert.equal(kafka.sasl_mechanism, "SCRAM-SHA-512");
         assert.equal(kafka.sasl_password["@from_env"], ENV.kafkaSaslPassword);
         assert.equal(kafka.ssl_ca_location, "/etc/clickhouse-server/kafka-ca/ca.crt");
-        assert.equal(kafka.session_timeout_ms, 10000, "a recreated Kafka table rejoins its group quickly");
+        assert.equal(
+            kafka.session_timeout_ms,
+            10000,
+            "a recreated Kafka table rejoins its group quickly",
+        );
         assert.throws(
             () => renderKafkaConfig({ securityProtocol: "SASL_SSL" }),
             /needs saslMechanism and saslUsername/,

@@ -8,16 +8,23 @@ describe("sample messages", () => {
         it(`${spec.name}: JSON objects keyed by source field, deterministic for a seed`, () => {
             const messages = sampleMessages(spec, 200, { seed: 7, startMs: Date.UTC(2026, 10, 1) });
             assert.equal(messages.length, 200);
-            const required = spec.columns.filter((c) => c.default === undefined).map((c) => c.source ?? c.name);
+            const required = spec.columns
+                .filter((c) => c.default === undefined)
+                .map((c) => c.source ?? c.name);
             const allowed = new Set(spec.columns.map((c) => c.source ?? c.name));
             for (const m of messages) {
                 const obj = JSON.parse(m) as Record<string, unknown>;
                 for (const f of required) assert.ok(f in obj, `${f} missing in ${m}`);
-                for (const f of Object.keys(obj)) assert.ok(allowed.has(f), `unexpected field ${f}`);
+                for (const f of Object.keys(obj))
+                    assert.ok(allowed.has(f), `unexpected field ${f}`);
             }
             const again = sampleMessages(spec, 200, { seed: 7, startMs: Date.UTC(2026, 10, 1) });
             // UUIDs are random by design; everything else repeats.
-            const strip = (s: string) => s.replace(/"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"/g, '"uuid"');
+            const strip = (s: string) =>
+                s.replace(
+                    /"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"/g,
+                    '"uuid"',
+                );
             assert.deepEqual(again.map(strip), messages.map(strip));
         });
     }

@@ -252,7 +252,11 @@ describe("stack wiring (Pulumi mocks)", () => {
         const { resources } = await runStack("dev", { kafkaWaitForReady: "false" });
         for (const kind of ["Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser"]) {
             for (const r of strimzi(resources, kind))
-                assert.equal(r.inputs.metadata.annotations, undefined, `${kind}: no annotations key at all`);
+                assert.equal(
+                    r.inputs.metadata.annotations,
+                    undefined,
+                    `${kind}: no annotations key at all`,
+                );
         }
     });
 
@@ -319,7 +323,10 @@ describe("stack wiring (Pulumi mocks)", () => {
     it("one StreamIngestion per stream, reaching ClickHouse by port-forward with the password by reference", async () => {
         const { resources } = await runStack("dev");
         const ingestion = ofType(resources, "pulumi-nodejs:dynamic/ingestion:StreamIngestion");
-        assert.deepEqual(ingestion.map((r) => r.name).sort(), STREAMS.map((s) => `ingestion-${s.name}`).sort());
+        assert.deepEqual(
+            ingestion.map((r) => r.name).sort(),
+            STREAMS.map((s) => `ingestion-${s.name}`).sort(),
+        );
         for (const r of ingestion) {
             assert.equal(r.inputs.database, "ingest");
             assert.equal(r.inputs.kafkaBrokers, "events-kafka-bootstrap.kcs-dev.svc:9093");
@@ -331,7 +338,13 @@ describe("stack wiring (Pulumi mocks)", () => {
                 service: "clickhouse",
                 port: 8123,
                 username: "admin",
-                password: { fromKubernetesSecret: { namespace: "kcs-dev", name: "clickhouse-credentials", key: "admin-password" } },
+                password: {
+                    fromKubernetesSecret: {
+                        namespace: "kcs-dev",
+                        name: "clickhouse-credentials",
+                        key: "admin-password",
+                    },
+                },
             });
             assert.equal(r.inputs.stream.name, r.name.replace("ingestion-", ""));
         }
@@ -344,7 +357,10 @@ describe("stack wiring (Pulumi mocks)", () => {
             ingestionKafkaBrokers: "127.0.0.1:29092",
         });
         const [r] = ofType(resources, "pulumi-nodejs:dynamic/ingestion:StreamIngestion");
-        assert.deepEqual(r!.inputs.connection, { kind: "embedded", path: path.join(ROOT, ".sandbox/clickhouse") });
+        assert.deepEqual(r!.inputs.connection, {
+            kind: "embedded",
+            path: path.join(ROOT, ".sandbox/clickhouse"),
+        });
         assert.equal(r!.inputs.kafkaBrokers, "127.0.0.1:29092");
     });
 });
