@@ -17,9 +17,21 @@
 import { ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import {
+    canConnect,
+    freePort,
+    logSince,
+    ownDir,
+    readTail,
+    releaseDir,
+    sleep,
+    trackChild,
+    watchdog,
+} from "./process";
+
+export { freePort };
 
 /** A SCRAM-SHA-512 user, created in the cluster metadata when the storage is formatted. */
 export interface ScramUser {
@@ -182,20 +194,6 @@ export function kafkaLibDir(): Promise<string> {
     return p;
 }
 
-/** Finds a free TCP port on the loopback address by binding port 0. */
-export function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const srv = net.createServer();
-        srv.unref();
-        srv.on("error", reject);
-        srv.listen(0, "127.0.0.1", () => {
-            const addr = srv.address();
-            const port = typeof addr === "object" && addr ? addr.port : 0;
-            srv.close(() => (port ? resolve(port) : reject(new Error("no port assigned"))));
-        });
-    });
-}
-
 interface Ports {
     readonly plaintext: number;
     readonly controller: number;
@@ -273,65 +271,6 @@ function javaQuote(s: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Process bookkeeping: every JVM started here dies with this process.
-
-const liveJvms = new Set<ChildProcess>();
-/** Temporary broker directories to remove if the process exits before stop(). */
-const ownedDirs = new Set<string>();
-let exitHooksInstalled = false;
-
-function killAllNow(): void {
-    for (const child of liveJvms) {
-        try {
-            child.kill("SIGKILL");
-        } catch {
-            // already gone
-        }
-    }
-    liveJvms.clear();
-    for (const dir of ownedDirs) {
-        try {
-            fs.rmSync(dir, { recursive: true, force: true });
-        } catch {
-            // best effort: the JVM may still be closing files
-        }
-    }
-    ownedDirs.clear();
-}
-
-function installExitHooks(): void {
-    if (exitHooksInstalled) return;
-    exitHooksInstalled = true;
-    process.on("exit", killAllNow);
-    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-        const handler = (): void => {
-            killAllNow();
-            process.removeListener(signal, handler);
-            process.kill(process.pid, signal);
-        };
-        process.on(signal, handler);
-    }
-}
-
-function track(child: ChildProcess): void {
-    installExitHooks();
-    liveJvms.add(child);
-    child.once("exit", () => liveJvms.delete(child));
-}
-
-/**
- * Kills `pid` when this process disappears, even by SIGKILL (which runs no exit hook): a detached
- * shell polls both processes once a second and exits with whichever goes first.
- */
-function watchdog(pid: number): void {
-    const script =
-        `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${pid} 2>/dev/null; do sleep 1; done; ` +
-        `kill -9 ${pid} 2>/dev/null; exit 0`;
-    const dog = spawn("sh", ["-c", script], { detached: true, stdio: "ignore" });
-    dog.unref();
-}
-
-// ---------------------------------------------------------------------------------------------
 // Tools
 
 const JAVA = process.env.JAVA_HOME ? path.join(process.env.JAVA_HOME, "bin", "java") : "java";
@@ -369,15 +308,13 @@ function runTool(
                 } else resolve({ stdout, stderr });
             },
         );
-        track(child);
+        trackChild(child);
     });
 }
 
 function tail(s: string, n: number): string {
     return s.length <= n ? s : "…" + s.slice(s.length - n);
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------------
 // The broker
@@ -389,8 +326,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
     const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "kcs-kafka-"));
     fs.mkdirSync(dataDir, { recursive: true });
     if (ownsDir) {
-        installExitHooks();
-        ownedDirs.add(dataDir);
+        ownDir(dataDir);
     }
     const ports: Ports = {
         plaintext: await freePort(),
@@ -450,7 +386,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
             { stdio: ["ignore", fd, fd] },
         );
         fs.closeSync(fd);
-        track(proc);
+        trackChild(proc);
         if (proc.pid !== undefined) watchdog(proc.pid);
         child = proc;
         let exited: string | undefined;
@@ -547,7 +483,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
             await terminate(false);
             if (ownsDir) {
                 fs.rmSync(dataDir, { recursive: true, force: true });
-                ownedDirs.delete(dataDir);
+                releaseDir(dataDir);
             }
         },
         async createTopic(name, partitions, config = {}) {
@@ -729,7 +665,7 @@ function produce(
             ],
             { stdio: ["pipe", "ignore", "pipe"] },
         );
-        track(child);
+        trackChild(child);
         let stderr = "";
         child.stderr!.setEncoding("utf8").on("data", (d: string) => {
             stderr = tail(stderr + d, 20_000);
@@ -781,38 +717,5 @@ function produce(
             }
         };
         pump();
-    });
-}
-
-function readTail(file: string, bytes = 6000): string {
-    try {
-        const size = fs.statSync(file).size;
-        return logSince(file, Math.max(0, size - bytes));
-    } catch {
-        return "(no log)";
-    }
-}
-
-function logSince(file: string, offset: number): string {
-    const fd = fs.openSync(file, "r");
-    try {
-        const size = fs.fstatSync(fd).size;
-        if (size <= offset) return "";
-        const buf = Buffer.alloc(size - offset);
-        fs.readSync(fd, buf, 0, buf.length, offset);
-        return buf.toString("utf8");
-    } finally {
-        fs.closeSync(fd);
-    }
-}
-
-function canConnect(port: number): Promise<boolean> {
-    return new Promise((resolve) => {
-        const socket = net.connect({ host: "127.0.0.1", port });
-        socket.once("connect", () => {
-            socket.destroy();
-            resolve(true);
-        });
-        socket.once("error", () => resolve(false));
     });
 }

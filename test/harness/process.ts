@@ -205,3 +205,26 @@ export function readTail(file: string, bytes = 6000): string {
         return "(no log)";
     }
 }
+
+/**
+ * Polls `read` every 500 ms until `done` holds and returns that value; fails with the last value
+ * seen once `timeoutMs` has passed.
+ */
+export async function pollUntil<T>(
+    what: string,
+    read: () => Promise<T>,
+    done: (v: T) => boolean,
+    timeoutMs = 90_000,
+): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        const v = await read();
+        if (done(v)) return v;
+        if (Date.now() > deadline) {
+            throw new Error(
+                `${what}: not reached within ${timeoutMs} ms; last: ${JSON.stringify(v)}`,
+            );
+        }
+        await sleep(500);
+    }
+}

@@ -20,28 +20,11 @@ import { loadStreams } from "../../schemas/loader";
 import type { StreamSpec } from "../../schemas/model";
 import { EmbeddedClickHouse, openEmbedded, queryRows } from "../harness/clickhouse";
 import { KafkaBroker, startKafka } from "../harness/kafka";
+import { pollUntil } from "../harness/process";
 
 const DB = "flow";
 const PASSWORD_ENV = "KCS_TEST_FLOW_KAFKA_PASSWORD";
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Polls `read` until `done` holds; fails with the last value seen after `timeoutMs`. */
-async function waitFor<T>(
-    what: string,
-    read: () => Promise<T>,
-    done: (v: T) => boolean,
-    timeoutMs = 90_000,
-): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-        const v = await read();
-        if (done(v)) return v;
-        if (Date.now() > deadline) {
-            assert.fail(`${what}: not reached within ${timeoutMs} ms; last: ${JSON.stringify(v)}`);
-        }
-        await sleep(500);
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Test data: web_events messages, and what the target row must hold for each.
@@ -314,7 +297,7 @@ describe("data flow: Kafka -> Kafka engine -> views -> MergeTree and dead-letter
             "the consumers polled during the idle wait",
         );
 
-        const c = await waitFor(
+        const c = await pollUntil(
             "10,000 rows",
             () => counts("flow_valid"),
             (v) => v.rows >= 10_000,
@@ -357,7 +340,7 @@ describe("data flow: Kafka -> Kafka engine -> views -> MergeTree and dead-letter
         }
         await kafka.produce(spec.topic.name, messages);
 
-        const c = await waitFor(
+        const c = await pollUntil(
             "9,000 rows and 1,000 dead letters",
             () => counts("flow_mixed"),
             (v) => v.rows >= 9_000 && v.dlq >= 1_000,
@@ -383,7 +366,7 @@ describe("data flow: Kafka -> Kafka engine -> views -> MergeTree and dead-letter
             spec.topic.name,
             Array.from({ length: 100 }, (_, i) => webEvent(2, 20_000 + i).message),
         );
-        await waitFor(
+        await pollUntil(
             "100 more rows",
             () => counts("flow_mixed"),
             (v) => v.rows >= 9_100,
@@ -414,7 +397,7 @@ describe("data flow: Kafka -> Kafka engine -> views -> MergeTree and dead-letter
         let engine = await spawnEngine(dataPath, configFile);
         for (const st of plan(spec, kafka.bootstrap).statements) await engine.query(st.sql);
         await kafka.produce(spec.topic.name, batch(0, 4_000));
-        const before = await waitFor(
+        const before = await pollUntil(
             "first rows",
             () => count(engine),
             (v) => v.rows > 0,
@@ -427,7 +410,7 @@ describe("data flow: Kafka -> Kafka engine -> views -> MergeTree and dead-letter
         await kafka.produce(spec.topic.name, batch(7_000, 3_000));
         engine = await spawnEngine(dataPath, configFile);
         try {
-            const after = await waitFor(
+            const after = await pollUntil(
                 "all 10,000 events",
                 () => count(engine),
                 (v) => v.distinct >= 10_000,
@@ -454,14 +437,14 @@ describe("data flow: Kafka -> Kafka engine -> views -> MergeTree and dead-letter
             Array.from({ length: n }, (_, i) => webEvent(4, from + i).message);
 
         await kafka.produce(spec.topic.name, batch(0, 5_000));
-        await waitFor(
+        await pollUntil(
             "first rows",
             () => counts("flow_broker_restart"),
             (v) => v.rows > 0,
         );
         await kafka.halt({ hard: true });
         // The consumers notice the broker is gone, and say so.
-        const down = await waitFor(
+        const down = await pollUntil(
             "an exception while the broker is down",
             async () => (await readIngestionHealth(ch.client, DB, ["flow_broker_restart"]))[0]!,
             (h) => h.lastException !== undefined,
@@ -471,7 +454,7 @@ describe("data flow: Kafka -> Kafka engine -> views -> MergeTree and dead-letter
         await kafka.resume();
         await kafka.produce(spec.topic.name, batch(5_000, 5_000));
 
-        const c = await waitFor(
+        const c = await pollUntil(
             "all 10,000 events",
             () => counts("flow_broker_restart"),
             (v) => v.distinct >= 10_000,
@@ -492,7 +475,7 @@ describe("data flow: Kafka -> Kafka engine -> views -> MergeTree and dead-letter
             Array.from({ length: 1_000 }, (_, i) => webEvent(5, i).message),
             { auth: user },
         );
-        const c = await waitFor(
+        const c = await pollUntil(
             "1,000 rows over SASL",
             () => counts("flow_sasl"),
             (v) => v.rows >= 1_000,
@@ -515,7 +498,7 @@ describe("data flow: Kafka -> Kafka engine -> views -> MergeTree and dead-letter
         await kafka.createTopic(spec.topic.name, 1);
         await applyPlan(ch.client, plan(spec, kafka.sasl!.bootstrap, "kafka_scram"));
         await kafka.produce(spec.topic.name, [webEvent(6, 0).message], { auth: user });
-        const h = await waitFor(
+        const h = await pollUntil(
             "a row or an exception",
             async () => (await readIngestionHealth(ch.client, DB, ["flow_scram"]))[0]!,
             (v) => v.rowsIngested > 0 || v.lastException !== undefined,

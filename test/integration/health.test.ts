@@ -14,28 +14,11 @@ import { loadStreams } from "../../schemas/loader";
 import type { StreamSpec } from "../../schemas/model";
 import { EmbeddedClickHouse, openEmbedded } from "../harness/clickhouse";
 import { KafkaBroker, startKafka } from "../harness/kafka";
+import { pollUntil } from "../harness/process";
 
 const DB = "health";
 const PASSWORD_ENV = "KCS_TEST_HEALTH_KAFKA_PASSWORD";
 const WRONG_PASSWORD_ENV = "KCS_TEST_HEALTH_KAFKA_WRONG_PASSWORD";
-
-/** Polls `read` until `done` holds; fails with the last value seen after `timeoutMs`. */
-async function waitFor<T>(
-    what: string,
-    read: () => Promise<T>,
-    done: (v: T) => boolean,
-    timeoutMs = 60_000,
-): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-        const v = await read();
-        if (done(v)) return v;
-        if (Date.now() > deadline) {
-            assert.fail(`${what}: not reached within ${timeoutMs} ms; last: ${JSON.stringify(v)}`);
-        }
-        await new Promise((r) => setTimeout(r, 500));
-    }
-}
 
 /**
  * A valid web_events message. Event times are recent: the stream's TTL (180 days) would drop
@@ -114,7 +97,7 @@ describe("readIngestionHealth", () => {
         const malformed = Array.from({ length: 10 }, (_, i) => `not json ${i}`);
         await kafka.produce("health.ok", [...valid, ...malformed]);
 
-        const h = await waitFor(
+        const h = await pollUntil(
             "hs_ok counts",
             () => one("hs_ok"),
             (v) => v.rowsIngested === 90 && v.rowsRejected === 10,
@@ -135,7 +118,7 @@ describe("readIngestionHealth", () => {
 
     it("reports a topic that does not exist as an exception", async () => {
         await create(stream("hs_topic", "health.no-such-topic"), kafka.bootstrap);
-        const h = await waitFor(
+        const h = await pollUntil(
             "wrong-topic exception",
             () => one("hs_topic"),
             (v) => v.lastException !== undefined,
@@ -155,7 +138,7 @@ describe("readIngestionHealth", () => {
             kafka.sasl!.bootstrap,
             "kafka_wrong_password",
         );
-        const h = await waitFor(
+        const h = await pollUntil(
             "authentication exception",
             () => one("hs_auth"),
             (v) => v.lastException !== undefined,
@@ -173,7 +156,7 @@ describe("readIngestionHealth", () => {
 
     it("accepts the right credentials from the config file (control for the test above)", async () => {
         await create(stream("hs_auth_ok", "health.auth", 1), kafka.sasl!.bootstrap, "kafka_ok");
-        const h = await waitFor(
+        const h = await pollUntil(
             "authenticated ingestion",
             () => one("hs_auth_ok"),
             (v) => v.rowsIngested === 1,
