@@ -20,6 +20,8 @@ import type { StreamSpec } from "../../schemas/model";
 import { quoteIdent } from "../../schemas/sql";
 import { ClickHouseServer, startClickHouseServer } from "../../test/harness/chserver";
 import type { KafkaBroker } from "../../test/harness/kafka";
+import { queryRows } from "../../components/ingestion/introspect";
+import { sleep } from "../../test/harness/process";
 
 export const CASE_NAMES = ["pipeline", "naive", "limit", "latency", "plan-cost"] as const;
 export type CaseName = (typeof CASE_NAMES)[number];
@@ -91,7 +93,7 @@ export function log(line: string): void {
     process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export { sleep };
 
 export function elapsedMs(since: number): number {
     return performance.now() - since;
@@ -307,14 +309,7 @@ export async function withServer<T>(
     }
 }
 
-export async function queryRows<T>(
-    client: ClickHouseClient,
-    query: string,
-    params: Record<string, unknown> = {},
-): Promise<T[]> {
-    const rs = await client.query({ query, query_params: params, format: "JSONEachRow" });
-    return rs.json<T>();
-}
+export { queryRows };
 
 export async function countRows(client: ClickHouseClient, table: string): Promise<number> {
     const [row] = await queryRows<{ n: string | number }>(

@@ -9,6 +9,7 @@
  * Cost: two queries, whatever the number of streams.
  */
 import type { ClickHouseClient } from "@clickhouse/client";
+import { queryRows } from "./introspect";
 import { streamObjectNames } from "./planner";
 
 /** One consumer of a stream's Kafka table (`kafka_num_consumers` of them per table). */
@@ -92,7 +93,7 @@ export async function readIngestionHealth(
     const countedTables = names.flatMap((n) => [n.target, n.dlq]);
 
     const [consumerRows, tableRows] = await Promise.all([
-        rows<ConsumerRow>(
+        queryRows<ConsumerRow>(
             client,
             `SELECT
                 table,
@@ -111,7 +112,7 @@ export async function readIngestionHealth(
             ORDER BY table, consumer_id`,
             { database, tables: kafkaTables },
         ),
-        rows<TableRow>(
+        queryRows<TableRow>(
             client,
             `SELECT name, total_rows
             FROM system.tables
@@ -184,13 +185,4 @@ export function withoutStackTrace(text: string): string {
         .slice(0, cut)
         .replace(/[\s,]+$/, "")
         .trim();
-}
-
-async function rows<T>(
-    client: ClickHouseClient,
-    query: string,
-    params: Record<string, unknown>,
-): Promise<T[]> {
-    const rs = await client.query({ query, query_params: params, format: "JSONEachRow" });
-    return rs.json<T>();
 }

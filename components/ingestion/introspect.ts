@@ -68,10 +68,11 @@ const PRESENCE_SQL =
 const NAME_FILTER = " AND name IN {names:Array(String)}";
 const TABLE_FILTER = " AND table IN {names:Array(String)}";
 
-async function rows<T>(
+/** Rows of a query as objects, with values bound as query parameters (never spliced into SQL). */
+export async function queryRows<T = Record<string, unknown>>(
     client: ClickHouseClient,
     query: string,
-    params: Record<string, unknown>,
+    params: Record<string, unknown> = {},
 ): Promise<T[]> {
     const rs = await client.query({ query, query_params: params, format: "JSONEachRow" });
     return rs.json<T>();
@@ -83,12 +84,12 @@ async function readTables(
     names?: readonly string[],
 ): Promise<DatabaseState> {
     const params: Record<string, unknown> = { db: database, ...(names ? { names } : {}) };
-    const presence = (await rows<PresenceRow>(client, PRESENCE_SQL, params))[0];
+    const presence = (await queryRows<PresenceRow>(client, PRESENCE_SQL, params))[0];
     const exists = Number(presence?.db_exists ?? 0) > 0;
     if (!exists) return { database, exists, tables: new Map(), detached: new Set() };
     const [tableRows, columnRows] = await Promise.all([
-        rows<TableRow>(client, TABLES_SQL + (names ? NAME_FILTER : ""), params),
-        rows<ColumnRow>(
+        queryRows<TableRow>(client, TABLES_SQL + (names ? NAME_FILTER : ""), params),
+        queryRows<ColumnRow>(
             client,
             COLUMNS_SQL + (names ? TABLE_FILTER : "") + " ORDER BY table, position",
             params,
@@ -156,7 +157,7 @@ export async function canonicalize(
     requests: readonly string[],
 ): Promise<CanonicalForms> {
     if (requests.length === 0) return new Map();
-    const [row] = await rows<{ f: Array<string | null> }>(
+    const [row] = await queryRows<{ f: Array<string | null> }>(
         client,
         "SELECT arrayMap(q -> formatQuerySingleLineOrNull(q), {qs:Array(String)}) AS f",
         {

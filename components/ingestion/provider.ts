@@ -150,22 +150,33 @@ function deps() {
     };
 }
 
+/** The settings a stream's inputs may leave unset, copied only when set. */
+function optionalSettings(
+    inputs: StreamIngestionInputs,
+): Pick<
+    StreamIngestionInputs,
+    | "allowDestructiveChanges"
+    | "dropTargetOnDelete"
+    | "kafkaNamedCollection"
+    | "maxDefaultConsumers"
+> {
+    const out: Record<string, unknown> = {};
+    for (const key of [
+        "allowDestructiveChanges",
+        "dropTargetOnDelete",
+        "kafkaNamedCollection",
+        "maxDefaultConsumers",
+    ] as const) {
+        if (inputs[key] !== undefined) out[key] = inputs[key];
+    }
+    return out;
+}
+
 function planOptions(inputs: StreamIngestionInputs): PlanOptions {
     return {
         database: inputs.database,
         kafkaBrokers: inputs.kafkaBrokers,
-        ...(inputs.allowDestructiveChanges !== undefined
-            ? { allowDestructiveChanges: inputs.allowDestructiveChanges }
-            : {}),
-        ...(inputs.dropTargetOnDelete !== undefined
-            ? { dropTargetOnDelete: inputs.dropTargetOnDelete }
-            : {}),
-        ...(inputs.kafkaNamedCollection !== undefined
-            ? { kafkaNamedCollection: inputs.kafkaNamedCollection }
-            : {}),
-        ...(inputs.maxDefaultConsumers !== undefined
-            ? { maxDefaultConsumers: inputs.maxDefaultConsumers }
-            : {}),
+        ...optionalSettings(inputs),
     };
 }
 
@@ -238,18 +249,7 @@ function outputs(
         kafkaBrokers: inputs.kafkaBrokers,
         // References only (stack config keys, env names, Secret names): nothing secret.
         connection: inputs.connection,
-        ...(inputs.allowDestructiveChanges !== undefined
-            ? { allowDestructiveChanges: inputs.allowDestructiveChanges }
-            : {}),
-        ...(inputs.dropTargetOnDelete !== undefined
-            ? { dropTargetOnDelete: inputs.dropTargetOnDelete }
-            : {}),
-        ...(inputs.kafkaNamedCollection !== undefined
-            ? { kafkaNamedCollection: inputs.kafkaNamedCollection }
-            : {}),
-        ...(inputs.maxDefaultConsumers !== undefined
-            ? { maxDefaultConsumers: inputs.maxDefaultConsumers }
-            : {}),
+        ...optionalSettings(inputs),
         streamName: spec.name,
         objects: {
             target: q(names.target),

@@ -54,15 +54,8 @@ export async function openEmbedded(
     };
 }
 
-/** Rows of a query as objects (values bound as parameters). */
-export async function queryRows<T = Record<string, unknown>>(
-    client: ClickHouseClient,
-    query: string,
-    params: Record<string, unknown> = {},
-): Promise<T[]> {
-    const rs = await client.query({ query, query_params: params, format: "JSONEachRow" });
-    return rs.json<T>();
-}
+/** Rows of a query as objects (values bound as parameters): the product's own helper. */
+export { queryRows } from "../../components/ingestion/introspect";
 
 export interface HttpFront {
     /** `http://127.0.0.1:<port>` */

@@ -25,6 +25,7 @@ import {
     stopDetached,
 } from "../harness/chserver";
 import { canConnect, isAlive, sleep } from "../harness/process";
+import { queryRows } from "../harness/clickhouse";
 
 const USER = "kcs_writer";
 const PASSWORD = "Ch-p4ss!word'\"\\-secret%&+=";
@@ -49,12 +50,12 @@ after(async () => {
 });
 
 /** Rows of a query as objects. */
-async function rows<T = Record<string, unknown>>(
+function rows<T = Record<string, unknown>>(
     query: string,
-    query_params: Record<string, unknown> = {},
+    params: Record<string, unknown> = {},
     c = client,
 ): Promise<T[]> {
-    return (await c.query({ query, query_params, format: "JSONEachRow" })).json<T>();
+    return queryRows<T>(c, query, params);
 }
 
 /** The ClickHouseError a promise rejects with. */

@@ -20,11 +20,10 @@ import { loadStreams } from "../../schemas/loader";
 import type { StreamSpec } from "../../schemas/model";
 import { EmbeddedClickHouse, openEmbedded, queryRows } from "../harness/clickhouse";
 import { KafkaBroker, startKafka } from "../harness/kafka";
-import { pollUntil } from "../harness/process";
+import { pollUntil, sleep } from "../harness/process";
 
 const DB = "flow";
 const PASSWORD_ENV = "KCS_TEST_FLOW_KAFKA_PASSWORD";
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------------
 // Test data: web_events messages, and what the target row must hold for each.
