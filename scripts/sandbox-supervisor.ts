@@ -11,6 +11,7 @@ import { loadStreams } from "../schemas/loader";
 import { startClickHouseServer } from "../test/harness/chserver";
 import { startKafka } from "../test/harness/kafka";
 import { startKube } from "../test/harness/kube";
+import { strimziCrdDir } from "../test/harness/strimzi";
 import { SANDBOX_DIR, STATE_FILE, SandboxState } from "./sandbox-state";
 
 const log = (line: string) =>
@@ -38,8 +39,8 @@ async function main(): Promise<void> {
             password: requiredEnv("KCS_SANDBOX_CLICKHOUSE_PASSWORD"),
         }),
     ]);
-    const crdDir = process.env.KCS_STRIMZI_CRDS;
-    log(`applying the Strimzi CRDs from ${crdDir ?? "the shared fixtures"}...`);
+    const crdDir = strimziCrdDir();
+    log(`applying the Strimzi CRDs from ${crdDir}...`);
     await kube.applyCrds(crdDir);
     // No Strimzi operator runs against kwok: create the topics on the real broker, as its Topic Operator would.
     for (const { spec } of loadStreams()) {

@@ -9,12 +9,9 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { strimziCrdDir } from "./strimzi";
 
 export const REPO_ROOT = path.resolve(__dirname, "../..");
-export const DEFAULT_CRD_DIR = path.resolve(
-    __dirname,
-    "../../../shared/fixtures/strimzi-1.2.0/crds",
-);
 
 export interface KubeOptions {
     /** kwok cluster name; default kcs-<pid>-<random>. */
@@ -42,7 +39,10 @@ export interface KubeCluster {
     readonly env: NodeJS.ProcessEnv;
     /** Runs kubectl against this cluster and resolves with its stdout. */
     kubectl(args: string[], input?: string): Promise<string>;
-    /** Server-side applies every YAML file of a directory and waits until the CRDs are Established. */
+    /**
+     * Server-side applies every YAML file of a directory (default: the generated Strimzi CRDs)
+     * and waits until the CRDs are Established.
+     */
     applyCrds(dir?: string): Promise<void>;
     /** Process ids of the cluster's components (from kwokctl's pid files). */
     pids(): number[];
@@ -266,7 +266,7 @@ export async function startKube(opts: KubeOptions = {}): Promise<KubeCluster> {
         kubectl,
         pids: tracked,
         stop,
-        async applyCrds(dir = DEFAULT_CRD_DIR) {
+        async applyCrds(dir = strimziCrdDir()) {
             const files = (await readdir(dir)).filter((f) => /\.ya?ml$/.test(f)).sort();
             if (files.length === 0) throw new Error(`no YAML files in ${dir}`);
             for (const f of files) {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { loadStreams } from "../../schemas/loader";
+import { strimziCrdDir } from "../harness/strimzi";
 import { ROOT, ofType, runStack, strimzi } from "./mocks";
 import * as path from "node:path";
 
@@ -261,7 +262,7 @@ describe("stack wiring (Pulumi mocks)", () => {
     });
 
     it("CRDs from a local path: the chart skips its own CRDs and a ConfigGroup applies the files", async () => {
-        const crds = path.resolve(ROOT, "..", "shared", "fixtures", "strimzi-1.2.0", "crds");
+        const crds = strimziCrdDir();
         const { resources } = await runStack("prod", {
             strimziCrdSource: "path",
             strimziCrdPath: crds,
