@@ -31,7 +31,10 @@ export interface KafkaClusterArgs {
     readonly plainListener?: boolean;
     /** Prometheus JMX exporter. @default false */
     readonly metrics?: boolean;
-    /** Gate on status.conditions Ready of each CR. @default true */
+    /**
+     * Gate on what the operator reports: Kafka Ready with listeners, topics Ready, the user Ready
+     * with its Secret (see READINESS_GATES; node pools are never gated). @default true
+     */
     readonly waitForReady?: boolean;
     /** One KafkaTopic per stream. */
     readonly streams: readonly StreamSpec[];
@@ -89,7 +92,6 @@ export class KafkaCluster extends pulumi.ComponentResource {
                 storage: args.storage,
                 cpu: args.brokerCpu,
                 memory: args.brokerMemory,
-                waitForReady,
             },
             sizing,
         ).map((manifest) => {
@@ -101,6 +103,8 @@ export class KafkaCluster extends pulumi.ComponentResource {
             );
         });
 
+        // The pools are created first so the operator finds them; they carry no readiness gate,
+        // so the Kafka CR is never held back by them.
         const kafka = new k8s.apiextensions.CustomResource(
             `${name}-kafka`,
             withNamespace(

@@ -40,13 +40,42 @@ export interface KafkaCrArgs {
 }
 
 /**
- * Metadata that gates Pulumi on the CR's Ready condition. Nothing at all when off: an empty
- * `annotations: {}` would show as a change on every preview, since the API server drops it.
+ * What Pulumi waits for on each Strimzi kind (`pulumi.com/waitFor`; a JSON array means all of
+ * them), from what Strimzi 1.2 really reports. `condition=Ready` also compares the status's
+ * `observedGeneration` with `metadata.generation`, so an update waits for the operator to
+ * reconcile the new generation, not for the Ready left over from the old one.
+ * - Kafka: Ready, and the listeners' addresses in status (what clients are given).
+ * - KafkaTopic: Ready (the topic exists in Kafka with the spec's partitions and config).
+ * - KafkaUser: Ready, and the Secret the User Operator wrote (`status.secret`).
+ * - KafkaNodePool: nothing. Strimzi never sets a Ready condition on node pools (strimzi issue
+ *   11046), and a pool's status is written by the Kafka CR's reconciliation, which the Kafka CR
+ *   waits for: any wait here would hold the Kafka CR back for ever.
  */
-export function readinessAnnotations(waitForReady: boolean): {
+export const READINESS_GATES = {
+    Kafka: ["condition=Ready", "jsonpath={.status.listeners[*].bootstrapServers}"],
+    KafkaTopic: ["condition=Ready"],
+    KafkaUser: ["condition=Ready", "jsonpath={.status.secret}"],
+} as const;
+
+export type GatedKind = keyof typeof READINESS_GATES;
+
+/**
+ * Metadata that gates Pulumi on what the operator reports for `kind`. Nothing at all when off:
+ * an empty `annotations: {}` would show as a change on every preview, since the API server drops it.
+ */
+export function readinessAnnotations(
+    kind: GatedKind,
+    waitForReady: boolean,
+): {
     annotations?: Record<string, string>;
 } {
-    return waitForReady ? { annotations: { "pulumi.com/waitFor": "condition=Ready" } } : {};
+    if (!waitForReady) return {};
+    const gates: readonly string[] = READINESS_GATES[kind];
+    return {
+        annotations: {
+            "pulumi.com/waitFor": gates.length === 1 ? gates[0]! : JSON.stringify(gates),
+        },
+    };
 }
 
 export function kafkaCr(args: KafkaCrArgs): Record<string, unknown> {
@@ -99,7 +128,7 @@ export function kafkaCr(args: KafkaCrArgs): Record<string, unknown> {
         metadata: {
             name: args.name,
             namespace: args.namespace,
-            ...readinessAnnotations(args.waitForReady),
+            ...readinessAnnotations("Kafka", args.waitForReady),
         },
         spec: {
             kafka,
@@ -118,9 +147,9 @@ export interface NodePoolArgs {
         { ephemeral: true } | { ephemeral: false; size: string; storageClass: string };
     readonly cpu: string;
     readonly memory: string;
-    readonly waitForReady: boolean;
 }
 
+/** A node pool. No readiness gate: see {@link READINESS_GATES}. */
 export function nodePoolCr(args: NodePoolArgs): Record<string, unknown> {
     const volume: Record<string, unknown> = args.storage.ephemeral
         ? { id: 0, type: "ephemeral", kraftMetadata: "shared" }
@@ -139,7 +168,6 @@ export function nodePoolCr(args: NodePoolArgs): Record<string, unknown> {
             name: args.name,
             namespace: args.namespace,
             labels: { [CLUSTER_LABEL]: args.cluster },
-            ...readinessAnnotations(args.waitForReady),
         },
         spec: {
             replicas: args.replicas,
@@ -220,7 +248,7 @@ export function kafkaTopicCr(args: {
             name: topicResourceName(args.topic.name),
             namespace: args.namespace,
             labels: { [CLUSTER_LABEL]: args.cluster },
-            ...readinessAnnotations(args.waitForReady),
+            ...readinessAnnotations("KafkaTopic", args.waitForReady),
         },
         spec: {
             topicName: args.topic.name,
@@ -264,7 +292,7 @@ export function kafkaUserCr(args: KafkaUserArgs): Record<string, unknown> {
             name: args.name,
             namespace: args.namespace,
             labels: { [CLUSTER_LABEL]: args.cluster },
-            ...readinessAnnotations(args.waitForReady),
+            ...readinessAnnotations("KafkaUser", args.waitForReady),
         },
         spec: {
             authentication: {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { loadStreams } from "../../schemas/loader";
 import { strimziCrdDir } from "../harness/strimzi";
-import { ROOT, ofType, runStack, strimzi } from "./mocks";
+import { ROOT, Recorded, ofType, runStack, strimzi } from "./mocks";
 import * as path from "node:path";
 
 const STREAMS = loadStreams(path.join(ROOT, "schemas/streams")).map((s) => s.spec);
@@ -63,6 +63,7 @@ describe("stack wiring (Pulumi mocks)", () => {
     it("dev: listeners, auth, and replication derived from one broker", async () => {
         const { resources } = await runStack("dev");
         const [kafka] = strimzi(resources, "Kafka");
+        const [pool] = strimzi(resources, "KafkaNodePool");
         const spec = kafka!.inputs.spec;
         assert.equal(kafka!.inputs.apiVersion, "kafka.strimzi.io/v1");
         assert.deepEqual(spec.kafka.listeners, [
@@ -86,7 +87,18 @@ describe("stack wiring (Pulumi mocks)", () => {
         assert.equal(spec.kafka.config["min.insync.replicas"], 1);
         assert.equal(spec.kafka.config["offsets.topic.replication.factor"], 1);
         assert.deepEqual(spec.entityOperator, { topicOperator: {}, userOperator: {} });
-        assert.equal(kafka!.inputs.metadata.annotations["pulumi.com/waitFor"], "condition=Ready");
+        // Gated on what Strimzi 1.2 reports; node pools never (no Ready condition there).
+        const waitFor = (r: Recorded) => r.inputs.metadata.annotations?.["pulumi.com/waitFor"];
+        assert.equal(
+            waitFor(kafka!),
+            '["condition=Ready","jsonpath={.status.listeners[*].bootstrapServers}"]',
+        );
+        assert.equal(waitFor(pool!), undefined, "no wait on a node pool");
+        assert.equal(pool!.inputs.metadata.annotations, undefined);
+        for (const t of strimzi(resources, "KafkaTopic"))
+            assert.equal(waitFor(t), "condition=Ready");
+        const [user] = strimzi(resources, "KafkaUser");
+        assert.equal(waitFor(user!), '["condition=Ready","jsonpath={.status.secret}"]');
         for (const t of strimzi(resources, "KafkaTopic")) assert.equal(t.inputs.spec.replicas, 1);
     });
 
