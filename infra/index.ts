@@ -2,11 +2,13 @@ import * as path from "node:path";
 import { loadStreams } from "../schemas/loader";
 import { loadConfig } from "./config";
 import { createPipeline } from "./pipeline";
+import { validated } from "./user-errors";
 
-// Everything is validated before the first resource is registered.
-const { config, secrets } = loadConfig();
-const streams = loadStreams(path.resolve(__dirname, "..", config.streamsDir));
-const outputs = createPipeline(config, secrets, streams);
+// Everything is validated before the first resource is registered; a bad key or stream file is
+// reported as a clean error (message only), a bug with its stack trace.
+const { config, secrets } = validated(() => loadConfig());
+const streams = validated(() => loadStreams(path.resolve(__dirname, "..", config.streamsDir)));
+const outputs = validated(() => createPipeline(config, secrets, streams));
 
 export const namespace = outputs.namespace;
 export const kafkaBootstrapServers = outputs.kafkaBootstrapServers;

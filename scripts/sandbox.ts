@@ -159,17 +159,26 @@ async function report(
             `  kubernetes:  kubectl --kubeconfig ${state.kubeconfig} -n ${NAMESPACE} get kafka,kafkanodepools,kafkatopics,kafkausers,statefulsets,svc,pdb`,
         );
         say(`  broker:      ${state.kafkaBootstrap} (log ${state.kafkaLog})`);
+        say(
+            `  edit a stream, then: . tools/env.sh && pulumi preview --diff --stack sandbox && pulumi up --stack sandbox`,
+        );
         say(`  tear down:   ./run sandbox down`);
     } finally {
         await client.close();
     }
 }
 
-/** The sandbox stack; its ClickHouse admin password is generated once and kept encrypted in its config. */
+/**
+ * The sandbox stack; its ClickHouse admin password is generated once and kept encrypted in its
+ * config. It lives in the local backend with the local passphrase (tools/pulumi-local.sh), the
+ * ones `. tools/env.sh` exports, so `pulumi preview --diff --stack sandbox` works from a shell; and
+ * the program is type-checked, as a user's `pulumi up` is.
+ */
 async function sandboxStack(kubeconfig?: string): Promise<{ stack: Stack; adminPassword: string }> {
     const engine = await startEngine({
-        backendDir: path.join(SANDBOX_DIR, "pulumi-state"),
+        backendDir: "local",
         env: kubeconfig ? { KUBECONFIG: kubeconfig } : {},
+        typeCheck: true,
     });
     const stack = await engine.stack(STACK, {});
     const key = "kafka-clickhouse-stack:clickhouseAdminPassword";
@@ -180,19 +189,33 @@ async function sandboxStack(kubeconfig?: string): Promise<{ stack: Stack; adminP
     return { stack, adminPassword };
 }
 
+async function hasResources(stack: Stack): Promise<boolean> {
+    const exported = await stack.exportStack();
+    const resources = (exported.deployment as { resources?: unknown[] } | undefined)?.resources;
+    return (resources?.length ?? 0) > 0;
+}
+
 async function up(): Promise<void> {
     fs.mkdirSync(SANDBOX_DIR, { recursive: true });
     const { adminPassword } = await sandboxStack();
+    const fresh = readState() === undefined;
     const state = await startSupervisor(adminPassword);
     const { stack } = await sandboxStack(state.kubeconfig);
-    await stack.setAllConfig(
-        Object.fromEntries(
+    await stack.setAllConfig({
+        ...Object.fromEntries(
             Object.entries(sandboxConfig(state)).map(([k, v]) => [
                 `kafka-clickhouse-stack:${k}`,
                 { value: v },
             ]),
         ),
-    );
+        // The provider reaches the local API server from any shell, without KUBECONFIG.
+        "kubernetes:kubeconfig": { value: state.kubeconfig },
+    });
+    if (fresh && (await hasResources(stack))) {
+        // State left by a sandbox that was not taken down: its API server and engine are gone.
+        say("refreshing the sandbox stack left from a previous run...");
+        await stack.refresh({ onOutput: (o) => process.stdout.write(o) });
+    }
     say("pulumi up (stack 'sandbox')...");
     const result = await stack.up({ onOutput: (o) => process.stdout.write(o) });
     if (result.summary.result !== "succeeded")
@@ -247,6 +270,9 @@ async function down(): Promise<void> {
         if (isAlive(state.supervisorPid)) process.kill(-state.supervisorPid, "SIGKILL");
     } else {
         say("no running sandbox");
+        // Its API server is gone, so there is nothing to destroy: forget the stack's state.
+        const { stack } = await sandboxStack();
+        await stack.workspace.removeStack(stack.name, { force: true });
     }
     fs.rmSync(SANDBOX_DIR, { recursive: true, force: true });
     fs.rmSync(path.resolve(__dirname, "..", `Pulumi.${STACK}.yaml`), { force: true });

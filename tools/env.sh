@@ -6,11 +6,14 @@
 #     etcd, kube-*, kubectl, kwok, kwokctl);
 #   - PULUMI_HOME in the tool cache, where bootstrap.sh registered the locally
 #     built providers as plugins, so `pulumi` never reaches for the network;
-#   - a file backend and passphrase secrets unless already configured.
+#   - a file backend and passphrase secrets unless already configured: the
+#     same ones the sandbox uses (tools/pulumi-local.sh), so after `./run sandbox`
+#     `pulumi preview --diff --stack sandbox` works in this shell.
 # Variables you may set before sourcing:
 #   KCS_BOOTSTRAP_ARGS   extra args for bootstrap.sh (e.g. "--only pulumi")
 #   PULUMI_BACKEND_URL   default file://$KCS_CACHE_DIR/pulumi-state
-#   PULUMI_CONFIG_PASSPHRASE / PULUMI_CONFIG_PASSPHRASE_FILE   default: empty passphrase
+#   PULUMI_CONFIG_PASSPHRASE / PULUMI_CONFIG_PASSPHRASE_FILE
+#                        default: the file $KCS_CACHE_DIR/pulumi-passphrase (random, made once)
 # Exports KCS_BIN_DIR (the bin directory) and KCS_TOOLS_ROOT.
 
 if [ -n "${BASH_SOURCE:-}" ]; then
@@ -45,10 +48,24 @@ _kcs_env_main() {
   export PULUMI_HOME="$KCS_TOOLS_ROOT/pulumi-home"
   export PULUMI_SKIP_UPDATE_CHECK=true
   export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
-  export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$KCS_CACHE_DIR/pulumi-state}"
-  if [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE+x}" ]; then
-    export PULUMI_CONFIG_PASSPHRASE=""
-  fi
+  local defaults line
+  defaults="$("$_kcs_tools_dir/pulumi-local.sh")" || {
+    echo "[env.sh] tools/pulumi-local.sh failed; environment not set" >&2
+    return 1
+  }
+  # Each line is KEY=value; a value the caller already set wins.
+  while IFS= read -r line; do
+    case "$line" in
+      PULUMI_BACKEND_URL=*)
+        export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-${line#*=}}" ;;
+      PULUMI_CONFIG_PASSPHRASE_FILE=*)
+        if [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE+x}" ]; then
+          export PULUMI_CONFIG_PASSPHRASE_FILE="${line#*=}"
+        fi ;;
+    esac
+  done <<KCS_DEFAULTS
+$defaults
+KCS_DEFAULTS
   case "$PULUMI_BACKEND_URL" in
     file://*) mkdir -p "${PULUMI_BACKEND_URL#file://}" ;;
   esac

@@ -4,6 +4,7 @@
  * checks. Used by the e2e tests, the sandbox and the CI ephemeral-stack job.
  */
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -14,10 +15,18 @@ export const PROJECT_DIR = path.resolve(__dirname, "..", "..");
 const PROJECT = "kafka-clickhouse-stack";
 
 export interface EngineOptions {
-    /** Backend directory (file backend). Default: a new temp directory, removed by dispose(). */
-    readonly backendDir?: string;
+    /**
+     * Backend directory (file backend), or "local" for the one `. tools/env.sh` uses.
+     * Default: a new temp directory, removed by dispose().
+     */
+    readonly backendDir?: string | "local";
     /** Extra environment for the engine and the program (e.g. KUBECONFIG). */
     readonly env?: Record<string, string>;
+    /**
+     * Type-check the program as a user's `pulumi up` does. Default false: the tests type-check
+     * with `npm run typecheck`, and test/e2e/readme-shell.test.ts runs the checked path.
+     */
+    readonly typeCheck?: boolean;
 }
 
 export interface Engine {
@@ -39,8 +48,55 @@ export function uniqueStackName(prefix: string): string {
     return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString("hex")}`;
 }
 
+let localDefaults: { backendDir: string; passphraseFile: string } | undefined;
+
+/**
+ * The local backend and passphrase file of tools/pulumi-local.sh, which `. tools/env.sh` exports
+ * too: one source, so a shell finds and decrypts the stacks the sandbox made.
+ */
+export function localPulumi(): { backendDir: string; passphraseFile: string } {
+    if (localDefaults) return localDefaults;
+    const script = path.join(PROJECT_DIR, "tools", "pulumi-local.sh");
+    const res = spawnSync("bash", [script], {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "inherit"],
+    });
+    if (res.error) throw res.error;
+    if (res.status !== 0)
+        throw new Error(`tools/pulumi-local.sh failed with exit code ${res.status}`);
+    const vars = Object.fromEntries(
+        res.stdout
+            .trim()
+            .split("\n")
+            .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+    );
+    const url = vars.PULUMI_BACKEND_URL ?? "";
+    if (!url.startsWith("file://") || !vars.PULUMI_CONFIG_PASSPHRASE_FILE)
+        throw new Error(
+            `tools/pulumi-local.sh printed no file backend and passphrase file:\n${res.stdout}`,
+        );
+    localDefaults = {
+        backendDir: url.slice("file://".length),
+        passphraseFile: vars.PULUMI_CONFIG_PASSPHRASE_FILE,
+    };
+    return localDefaults;
+}
+
+/** The caller's passphrase when it set one, else the local passphrase file. */
+function passphraseEnv(): Record<string, string> {
+    if (process.env.PULUMI_CONFIG_PASSPHRASE !== undefined)
+        return { PULUMI_CONFIG_PASSPHRASE: process.env.PULUMI_CONFIG_PASSPHRASE };
+    if (process.env.PULUMI_CONFIG_PASSPHRASE_FILE)
+        return { PULUMI_CONFIG_PASSPHRASE_FILE: process.env.PULUMI_CONFIG_PASSPHRASE_FILE };
+    return { PULUMI_CONFIG_PASSPHRASE_FILE: localPulumi().passphraseFile };
+}
+
 /** Environment that keeps the Pulumi engine off the network. */
-export function offlineEnv(binDir: string, backendDir: string): Record<string, string> {
+export function offlineEnv(
+    binDir: string,
+    backendDir: string,
+    typeCheck = false,
+): Record<string, string> {
     const toolsRoot = path.dirname(binDir);
     return {
         // The bin dir also holds the dynamic-provider launcher (pulumi-resource-pulumi-nodejs).
@@ -49,13 +105,13 @@ export function offlineEnv(binDir: string, backendDir: string): Record<string, s
         PULUMI_IGNORE_AMBIENT_PLUGINS: "true",
         PULUMI_HOME: path.join(toolsRoot, "pulumi-home"),
         PULUMI_BACKEND_URL: `file://${backendDir}`,
-        PULUMI_CONFIG_PASSPHRASE: process.env.PULUMI_CONFIG_PASSPHRASE ?? "kcs-local-only",
+        ...passphraseEnv(),
         PULUMI_SKIP_UPDATE_CHECK: "true",
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
         PULUMI_SKIP_CONFIRMATIONS: "true",
         PULUMI_DIY_BACKEND_NO_LEGACY_WARNING: "true",
-        // Program type-checking happens in `npm run typecheck`; the engine only transpiles.
-        PULUMI_NODEJS_TRANSPILE_ONLY: "true",
+        // Unless asked, program type-checking is left to `npm run typecheck`.
+        PULUMI_NODEJS_TRANSPILE_ONLY: typeCheck ? "false" : "true",
         NODE_OPTIONS: "--no-deprecation",
     };
 }
@@ -64,9 +120,11 @@ export async function startEngine(opts: EngineOptions = {}): Promise<Engine> {
     const binDir = ensureTools("pulumi");
     const ownBackend = opts.backendDir === undefined;
     const backendDir =
-        opts.backendDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "kcs-pulumi-state-"));
+        opts.backendDir === "local"
+            ? localPulumi().backendDir
+            : (opts.backendDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "kcs-pulumi-state-")));
     fs.mkdirSync(backendDir, { recursive: true });
-    const env = { ...offlineEnv(binDir, backendDir), ...(opts.env ?? {}) };
+    const env = { ...offlineEnv(binDir, backendDir, opts.typeCheck), ...(opts.env ?? {}) };
     fs.mkdirSync(env.PULUMI_HOME!, { recursive: true });
     const command = await PulumiCommand.get({ root: path.dirname(binDir) });
     return {

@@ -4,6 +4,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
+import { ConfigError } from "../../infra/config";
+import { asUserError } from "../../infra/user-errors";
+import { StreamSchemaError } from "../../schemas/loader";
 import { ROOT, installMocks, stackFileConfig } from "./mocks";
 
 const ENTRY = path.join(ROOT, "infra", "index.ts");
@@ -55,6 +58,7 @@ describe("the program validates everything before registering a resource", () =>
             String(error?.message),
             /stack 'dev'.*\n.*kafka-clickhouse-stack:clickhouseReplica: unknown key; did you mean 'clickhouseReplicas'/,
         );
+        assert.ok(pulumi.RunError.isInstance(error), "reported as Pulumi's clean error");
         assert.equal(registered, 0);
     });
 
@@ -71,6 +75,33 @@ describe("the program validates everything before registering a resource", () =>
             String(error?.message),
             /clicks\.yaml: topic\.partitions: a topic needs at least 1 partition/,
         );
+        assert.ok(pulumi.RunError.isInstance(error), "reported as Pulumi's clean error");
         assert.equal(registered, 0);
     });
+});
+
+describe("validation errors reach the user as Pulumi's clean error; bugs keep their stack", () => {
+    const configError = new ConfigError("dev", ["kafka-clickhouse-stack:x: unknown key"]);
+    const streamError = new StreamSchemaError([{ file: "a.yaml", path: "name", message: "bad" }]);
+    for (const [what, error] of [
+        ["a config error", configError],
+        ["a stream file error", streamError],
+    ] as const) {
+        it(`${what} becomes a RunError with the same message`, () => {
+            const reported = asUserError(error);
+            assert.ok(pulumi.RunError.isInstance(reported));
+            assert.equal((reported as Error).message, error.message);
+        });
+    }
+    for (const [what, error] of [
+        ["a TypeError", new TypeError("cannot read properties of undefined")],
+        ["a plain Error", new Error("boom")],
+        ["a thrown string", "not an error"],
+    ] as const) {
+        it(`${what} passes through unchanged (a bug keeps its stack trace)`, () => {
+            const reported = asUserError(error);
+            assert.equal(reported, error);
+            assert.equal(pulumi.RunError.isInstance(reported), false);
+        });
+    }
 });
