@@ -2,7 +2,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
 import { LoadedStream, StreamSpec, streamSchema } from "./model";
-import { SqlInputError, checkExpression, parseType, referencedIdentifiers } from "./sql";
+import { ExprField, parseExpression } from "./expr";
+import { SqlInputError, parseType } from "./sql";
 
 /** The directory holding the shipped stream files. */
 export const DEFAULT_STREAMS_DIR = path.join(__dirname, "streams");
@@ -118,18 +119,12 @@ function semanticProblems(spec: StreamSpec, file: string): SchemaProblem[] {
     const names = new Set(spec.columns.map((c) => c.name));
     const seen = new Set<string>();
     const sources = new Set<string>();
-    const checkExpr = (p: string, expr: string, mustReferenceColumns: boolean) => {
+    const columnTypes = new Map(spec.columns.map((c) => [c.name, c.type]));
+    const checkExpr = (p: string, expr: string, field: ExprField) => {
         try {
-            checkExpression(expr);
-            const unknown = referencedIdentifiers(expr).filter((id) => !names.has(id));
-            if (mustReferenceColumns && unknown.length > 0) {
-                add(
-                    p,
-                    `'${expr}' refers to unknown column(s) ${unknown.map((u) => `'${u}'`).join(", ")}`,
-                );
-            }
+            parseExpression(expr, { field, columns: names, columnTypes });
         } catch (e) {
-            add(p, `'${expr}': ${errText(e)}`);
+            add(p, `${exprExcerpt(expr)}: ${errText(e)}`);
         }
     };
     spec.columns.forEach((c, i) => {
@@ -152,11 +147,11 @@ function semanticProblems(spec: StreamSpec, file: string): SchemaProblem[] {
                 `${errText(e)}; use a ClickHouse type such as String, Int64, DateTime64(3, 'UTC')`,
             );
         }
-        if (c.default !== undefined) checkExpr(`columns[${i}].default`, c.default, false);
+        if (c.default !== undefined) checkExpr(`columns[${i}].default`, c.default, "default");
     });
-    spec.orderBy.forEach((o, i) => checkExpr(`orderBy[${i}]`, o, true));
-    if (spec.partitionBy) checkExpr("partitionBy", spec.partitionBy, true);
-    if (spec.ttl) checkExpr("ttl", spec.ttl, true);
+    spec.orderBy.forEach((o, i) => checkExpr(`orderBy[${i}]`, o, "orderBy"));
+    if (spec.partitionBy) checkExpr("partitionBy", spec.partitionBy, "partitionBy");
+    if (spec.ttl) checkExpr("ttl", spec.ttl, "ttl");
     if (spec.engine.type === "ReplacingMergeTree" && spec.engine.version) {
         const v = spec.columns.find(
             (c) => c.name === (spec.engine as { version?: string }).version,
@@ -238,6 +233,12 @@ function formatPath(p: ReadonlyArray<PropertyKey>): string {
     return p
         .map((k, i) => (typeof k === "number" ? `[${k}]` : `${i === 0 ? "" : "."}${String(k)}`))
         .join("");
+}
+
+/** The expression as messages quote it: short, with control characters escaped. */
+function exprExcerpt(expr: string): string {
+    const short = expr.length > 80 ? `${expr.slice(0, 77)}...` : expr;
+    return /[\u0000-\u001f\u007f-\u009f]/.test(short) ? JSON.stringify(short) : `'${short}'`;
 }
 
 function errText(e: unknown): string {

@@ -19,11 +19,11 @@ import { IDENTIFIER, StreamSpec } from "../../schemas/model";
 import {
     ChType,
     SqlInputError,
-    checkExpression,
     parseType,
     quoteIdent,
     quoteString,
 } from "../../schemas/sql";
+import { columnsOf, parseExpression, renderExpression } from "../../schemas/expr";
 
 // ---------------------------------------------------------------------------------------------
 // Public types
@@ -262,6 +262,8 @@ interface Desired {
     readonly engine: string;
     readonly engineArgs: string;
     readonly orderBy: readonly string[];
+    /** The columns each `orderBy` item refers to (from its parsed form). */
+    readonly orderByColumns: ReadonlyArray<readonly string[]>;
     readonly partitionBy: string;
     readonly ttl: string;
     readonly comment: string;
@@ -318,7 +320,13 @@ function buildDesired(spec: StreamSpec, options: PlanOptions): Desired {
         return {
             name: c.name,
             type: parseType(c.type).text,
-            ...(c.default !== undefined ? { default: checkExpression(c.default) } : {}),
+            ...(c.default !== undefined
+                ? {
+                      default: renderExpression(
+                          parseExpression(c.default, { field: "default", columns: [] }),
+                      ),
+                  }
+                : {}),
             ...(c.comment ? { comment: c.comment } : {}),
         };
     });
@@ -354,9 +362,26 @@ function buildDesired(spec: StreamSpec, options: PlanOptions): Desired {
             `${absent.test === "null" ? `ifNull(${src}, ${fallback})` : `if(empty(${src}), ${fallback}, ${src})`} AS ${quoteIdent(c.name)}`,
         );
     });
-    const orderBy = spec.orderBy.map((o) => checkExpression(o));
-    const partitionBy = spec.partitionBy !== undefined ? checkExpression(spec.partitionBy) : "";
-    const ttl = spec.ttl !== undefined ? checkExpression(spec.ttl) : "";
+    // Expressions are parsed and rendered from the tree: exactly one expression reaches DDL.
+    const exprColumns = columns.map((c) => c.name);
+    const columnTypes = new Map(columns.map((c) => [c.name, c.type]));
+    const orderByTrees = spec.orderBy.map((o) =>
+        parseExpression(o, { field: "orderBy", columns: exprColumns }),
+    );
+    const orderBy = orderByTrees.map(renderExpression);
+    const orderByColumns = orderByTrees.map(columnsOf);
+    const partitionBy =
+        spec.partitionBy !== undefined
+            ? renderExpression(
+                  parseExpression(spec.partitionBy, { field: "partitionBy", columns: exprColumns }),
+              )
+            : "";
+    const ttl =
+        spec.ttl !== undefined
+            ? renderExpression(
+                  parseExpression(spec.ttl, { field: "ttl", columns: exprColumns, columnTypes }),
+              )
+            : "";
     const engine = spec.engine.type;
     let engineArgs = "";
     if (spec.engine.type === "ReplacingMergeTree" && spec.engine.version !== undefined) {
@@ -432,6 +457,7 @@ function buildDesired(spec: StreamSpec, options: PlanOptions): Desired {
         engine,
         engineArgs,
         orderBy,
+        orderByColumns,
         partitionBy,
         ttl,
         comment,
@@ -994,12 +1020,10 @@ function planTarget(d: Desired, actual: ActualTable, canon: Canon, b: PlanBuilde
     if (!sameList(wantOrder, haveOrder)) {
         // ClickHouse can extend the sorting key in place with columns added by the same ALTER
         // (and only if they have no default).
-        const suffix = wantOrder.slice(haveOrder.length);
         const extendable =
             haveOrder.length > 0 &&
             sameList(wantOrder.slice(0, haveOrder.length), haveOrder) &&
-            suffix.every((item) => {
-                const refs = identifiersIn(item);
+            d.orderByColumns.slice(haveOrder.length).every((refs) => {
                 return (
                     refs.length > 0 &&
                     refs.every(
@@ -1127,7 +1151,7 @@ function planTarget(d: Desired, actual: ActualTable, canon: Canon, b: PlanBuilde
     // extension of the sorting key rides on the ALTER adding the last column it refers to.
     const order = actual.columns.filter((c) => desiredNames.has(c.name)).map((c) => c.name);
     const suffixRefs = new Set(
-        extendOrderBy ? wantOrder.slice(haveOrder.length).flatMap(identifiersIn) : [],
+        extendOrderBy ? d.orderByColumns.slice(haveOrder.length).flat() : [],
     );
     const extendWith = [...d.columns].reverse().find((c) => suffixRefs.has(c.name))?.name;
     d.columns.forEach((c, i) => {
@@ -1553,15 +1577,4 @@ export function planDrop(
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
     return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-/** Bare identifiers in an expression (not function names, not inside literals). */
-function identifiersIn(expr: string): string[] {
-    const out: string[] = [];
-    const re = /'(?:\\.|''|[^'\\])*'|`[^`]*`|([A-Za-z_][A-Za-z0-9_]*)(\s*\()?/g;
-    let m: RegExpExecArray | null;
-    while ((m = re.exec(expr)) !== null) {
-        if (m[1] !== undefined && m[2] === undefined) out.push(m[1]);
-    }
-    return out;
 }

@@ -105,7 +105,7 @@ describe("planStream: creating", () => {
         assert.equal(
             sqls(plan)[1],
             "CREATE TABLE IF NOT EXISTS `ingest`.`events` (`id` UInt64, `ts` DateTime, `kind` LowCardinality(String) DEFAULT 'none', `value` Float64) " +
-                "ENGINE = MergeTree PARTITION BY toYYYYMM(ts) ORDER BY (kind, ts) TTL ts + INTERVAL 30 DAY COMMENT 'Test events.'",
+                "ENGINE = MergeTree PARTITION BY toYYYYMM(`ts`) ORDER BY (`kind`, `ts`) TTL `ts` + INTERVAL 30 DAY COMMENT 'Test events.'",
         );
     });
 
@@ -208,7 +208,7 @@ const CASES: Case[] = [
         name: "change the TTL: one in-place ALTER, ingestion untouched",
         to: (s) => ({ ...s, ttl: "ts + INTERVAL 90 DAY" }),
         kinds: ["in-place"],
-        sql: [/^ALTER TABLE `ingest`.`events` MODIFY TTL ts \+ INTERVAL 90 DAY$/],
+        sql: [/^ALTER TABLE `ingest`.`events` MODIFY TTL `ts` \+ INTERVAL 90 DAY$/],
     },
     {
         name: "remove the TTL",
@@ -307,7 +307,7 @@ const CASES: Case[] = [
         sql: [
             /^DROP TABLE IF EXISTS `ingest`.`events_kafka`$/,
             /^DROP TABLE IF EXISTS `ingest`.`events__rebuild`$/,
-            /^CREATE TABLE IF NOT EXISTS `ingest`.`events__rebuild` .* ORDER BY \(ts, kind\)/,
+            /^CREATE TABLE IF NOT EXISTS `ingest`.`events__rebuild` .* ORDER BY \(`ts`, `kind`\)/,
             /^INSERT INTO `ingest`.`events__rebuild` \(`id`, `ts`, `kind`, `value`\) SELECT `id`, `ts`, `kind`, `value` FROM `ingest`.`events` SETTINGS max_partitions_per_insert_block = 0$/,
             /^EXCHANGE TABLES `ingest`.`events` AND `ingest`.`events__rebuild`$/,
             /^DROP TABLE IF EXISTS `ingest`.`events__rebuild`$/,
@@ -324,7 +324,7 @@ const CASES: Case[] = [
         kinds: ["rebuild", "in-place", "create", "in-place", "rebuild", "rebuild"],
         sql: [
             /./,
-            /ADD COLUMN IF NOT EXISTS `seq` UInt32 AFTER `value`, MODIFY ORDER BY \(kind, ts, seq\)$/,
+            /ADD COLUMN IF NOT EXISTS `seq` UInt32 AFTER `value`, MODIFY ORDER BY \(`kind`, `ts`, `seq`\)$/,
         ],
     },
     {

@@ -160,8 +160,15 @@ describe("SQL fragments in the stream file", () => {
         "file('/etc/passwd')",
         "url('http://evil')",
         "id UNION ALL SELECT 1",
-        "`id`",
+        // A backquoted name must be one of the stream's columns (`id` alone is accepted, below).
+        "`nope`",
+        "`id`) ENGINE = Memory --",
+        "`id`, `x` String",
         "dictGet('d', 'a', id)",
+        "id, extra String",
+        "id MODIFY COLUMN at String",
+        "joinGet('j', 'v', id)",
+        "id IN some_table",
     ];
     for (const bad of EXPRESSIONS) {
         it(`expression ${JSON.stringify(bad)} is rejected in ORDER BY, PARTITION BY, TTL and DEFAULT`, () => {
@@ -196,6 +203,14 @@ describe("SQL fragments in the stream file", () => {
             );
         });
     }
+
+    it("a backquoted column name is accepted and rendered quoted", () => {
+        const spec = valid((s) => ({ ...s, orderBy: ["`id`"] }));
+        const target = planStream(spec, undefined, OPTIONS).statements.find((st) =>
+            st.sql.includes("ENGINE = MergeTree"),
+        )!.sql;
+        assert.match(target, /ORDER BY `id`( |$)/);
+    });
 
     for (const bad of [
         "String) ENGINE = Memory --",
@@ -271,7 +286,8 @@ describe("values", () => {
             description: "it's a \\'test\\' ); DROP TABLE t; --",
             formatSettings: {
                 format_csv_delimiter: "'",
-                date_time_input_format: "x\\'; SELECT 1 --",
+                // A String setting: any text is a valid value, so only escaping keeps it a literal.
+                format_csv_null_representation: "x\\'; SELECT 1 --",
             },
             columns: [...s.columns, { name: "c", type: "String", comment: "50% 'off' \\" }],
         }));
@@ -282,7 +298,7 @@ describe("values", () => {
             sqls
                 .at(-1)!
                 .includes(
-                    "date_time_input_format = 'x\\\\\\'; SELECT 1 --', format_csv_delimiter = '\\''",
+                    "format_csv_delimiter = '\\'', format_csv_null_representation = 'x\\\\\\'; SELECT 1 --'",
                 ),
         );
     });

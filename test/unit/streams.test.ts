@@ -80,7 +80,7 @@ describe("stream schemas", () => {
         [
             "an ORDER BY on a missing column",
             VALID.replace("orderBy: [ts]", "orderBy: [tss]"),
-            /orderBy\[0\]: 'tss' refers to unknown column\(s\) 'tss'/,
+            /orderBy\[0\]: 'tss': unknown column 'tss'/,
         ],
         [
             "SQL smuggled into a TTL",
