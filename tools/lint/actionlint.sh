@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Builds actionlint (pinned in tools/lint/versions.env) from the Go module proxy into the cache,
+# once per version, and installs shellcheck from Debian when missing (actionlint runs it on every
+# `run:` script; the suite passes it explicitly so every machine lints the same way).
+# Progress goes to stderr; stdout's last two lines are the actionlint and shellcheck binaries.
+#
+#   KCS_CACHE_DIR   cache root (default: ${XDG_CACHE_HOME:-$HOME/.cache}/kafka-clickhouse-stack)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+log() { echo "[actionlint] $*" >&2; }
+version="$(sed -n 's/^ACTIONLINT_VERSION=//p' "$here/versions.env")"
+[[ -n "$version" ]] || { log "no ACTIONLINT_VERSION in $here/versions.env"; exit 1; }
+cache_root="${KCS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kafka-clickhouse-stack}"
+dest="$cache_root/actionlint/$version"
+bin="$dest/actionlint"
+
+as_root() {
+    if [[ "$(id -u)" == 0 ]]; then "$@"; else sudo "$@"; fi
+}
+
+if ! command -v shellcheck >/dev/null 2>&1; then
+    log "installing shellcheck with apt-get (actionlint checks the workflows' run: scripts with it)"
+    as_root apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends shellcheck >&2
+fi
+
+if [[ ! -x "$bin" ]]; then
+    command -v go >/dev/null 2>&1 || { log "go is not on PATH; install Go 1.26 to build actionlint"; exit 1; }
+    log "building actionlint $version from the Go module proxy into $dest (about 30 s, once)"
+    mkdir -p "$dest"
+    tmp="$(mktemp -d "$dest/bin.tmp.XXXXXX")"
+    trap 'rm -rf "$tmp"' EXIT
+    start=$SECONDS
+    GOBIN="$tmp" CGO_ENABLED=0 GOFLAGS=-mod=mod go install -trimpath \
+        "github.com/rhysd/actionlint/cmd/actionlint@$version" >&2
+    mv "$tmp/actionlint" "$bin"
+    log "built in $((SECONDS - start))s"
+else
+    log "actionlint $version already in $dest"
+fi
+echo "$bin"
+command -v shellcheck

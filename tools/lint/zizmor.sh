@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs zizmor (pinned in tools/lint/versions.env) from PyPI into a venv in the cache, once per
+# version. Progress goes to stderr; the last line on stdout is the zizmor binary.
+#
+#   KCS_CACHE_DIR   cache root (default: ${XDG_CACHE_HOME:-$HOME/.cache}/kafka-clickhouse-stack)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+log() { echo "[zizmor] $*" >&2; }
+version="$(sed -n 's/^ZIZMOR_VERSION=//p' "$here/versions.env")"
+[[ -n "$version" ]] || { log "no ZIZMOR_VERSION in $here/versions.env"; exit 1; }
+cache_root="${KCS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kafka-clickhouse-stack}"
+venv="$cache_root/zizmor/$version"
+bin="$venv/bin/zizmor"
+
+if [[ -x "$bin" ]] && "$bin" --version >/dev/null 2>&1; then
+    log "zizmor $version already in $venv"
+    echo "$bin"
+    exit 0
+fi
+python="$(command -v python3 || true)"
+if [[ -z "$python" ]] || ! "$python" -m venv --help >/dev/null 2>&1; then
+    log "python3 with the venv module is needed to install zizmor (Debian: apt-get install python3-venv)"
+    exit 1
+fi
+log "installing zizmor $version from PyPI into $venv (once)"
+rm -rf "$venv"
+mkdir -p "$(dirname "$venv")"
+# A half-made venv is removed, so the next run starts over.
+trap 'rm -rf "$venv"' ERR
+"$python" -m venv "$venv" >&2
+"$venv/bin/pip" install -q --disable-pip-version-check "zizmor==$version" >&2
+"$bin" --version >&2
+echo "$bin"
