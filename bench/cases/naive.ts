@@ -36,7 +36,11 @@ import {
     targetRef,
     withServer,
 } from "./common";
-import { Consumer, MessagesStreamModes, stringDeserializers } from "./kafka-client";
+import {
+    Consumer,
+    MessagesStreamModes,
+    stringDeserializers,
+} from "../../test/harness/kafka-client";
 
 const ROUND_TRIPS = 200;
 

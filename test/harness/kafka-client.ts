@@ -1,6 +1,8 @@
 /**
- * The Node Kafka client the naive loop and the latency producer use: @platformatic/kafka, a
- * maintained pure-JavaScript client (no native addon, lz4 through WebAssembly).
+ * The Node Kafka client of the benchmark's naive loop and latency producer and of the Strimzi
+ * stand-in's admin work: @platformatic/kafka, a maintained pure-JavaScript client (no native
+ * addon, lz4 through WebAssembly). Import it from here, never directly: this module makes it run
+ * on Node 20.
  *
  * It declares Node >= 22, and the one Node 22 API it calls is `Promise.withResolvers` (checked
  * across its dist/ and its two runtime dependencies); with that supplied it runs on Node 20, the
@@ -26,9 +28,12 @@ if (typeof promiseCtor.withResolvers !== "function") {
 }
 
 export {
+    Admin,
+    Connection,
     Consumer,
     MessagesStreamModes,
     Producer,
+    alterUserScramCredentialsV0,
     stringDeserializers,
     stringSerializers,
 } from "@platformatic/kafka";

@@ -505,7 +505,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
         produce: (topic, messages, o = {}) => produce(lib, endpoint(o.auth), topic, messages),
         async consume(topic, max, o = {}) {
             const timeoutMs = o.timeoutMs ?? 15_000;
-            const { stdout } = await runTool(
+            const { stdout, stderr } = await runTool(
                 lib,
                 "org.apache.kafka.tools.consumer.ConsoleConsumer",
                 [
@@ -521,6 +521,10 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
                 ],
                 { timeoutMs: timeoutMs + 60_000 },
             );
+            // The console consumer exits 0 even when an error (e.g. an authorization failure)
+            // ends it; a read that failed must not look like an empty topic.
+            const fatal = /terminating consumer process:\s*([^\n]*\n?[^\n]*)/.exec(stderr);
+            if (fatal) throw new Error(`console consumer of ${topic} failed: ${fatal[1]!.trim()}`);
             return stdout.split("\n").filter((l) => l.length > 0);
         },
         async endOffsets(topic) {
