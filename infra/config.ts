@@ -186,6 +186,18 @@ export const configSchema = z
             .describe(
                 "Broker list written into the Kafka engine tables; empty derives it from the Kafka cluster.",
             ),
+        ingestionUser: z
+            .string()
+            .default("")
+            .describe(
+                "ClickHouse user the DDL provider connects as; empty uses the admin user. Pull-request previews set a user that can only read system tables.",
+            ),
+        ingestionPasswordSecret: z
+            .string()
+            .default("")
+            .describe(
+                "Kubernetes Secret (key 'password', in the stack's namespace) holding ingestionUser's password.",
+            ),
         allowDestructiveChanges: z
             .boolean()
             .default(false)
@@ -197,6 +209,12 @@ export const configSchema = z
             .default(false)
             .describe(
                 "Drop target tables (and their data) when a stream is removed; off keeps them.",
+            ),
+        ingestionAdoptExisting: z
+            .boolean()
+            .default(false)
+            .describe(
+                "Take over stream tables and views that carry no ownership marker (made by an earlier version, or a migrated stack); otherwise they are refused.",
             ),
     })
     .strict();
@@ -298,6 +316,11 @@ function crossKeyProblems(cfg: StackConfig, project: string): string[] {
     }
     if (cfg.ingestionEnabled && cfg.ingestionConnection === "url" && cfg.ingestionUrl === "") {
         p.push(`${project}:ingestionUrl: required when ingestionConnection is 'url'`);
+    }
+    if ((cfg.ingestionUser === "") !== (cfg.ingestionPasswordSecret === "")) {
+        p.push(
+            `${project}:${cfg.ingestionUser === "" ? "ingestionUser" : "ingestionPasswordSecret"}: set ingestionUser and ingestionPasswordSecret together (the user and the Secret with its password), or neither to connect as the admin user`,
+        );
     }
     if (cfg.ingestionUrl !== "" && /\/\/[^/]*@/.test(cfg.ingestionUrl)) {
         p.push(

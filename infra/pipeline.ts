@@ -73,6 +73,7 @@ export function createPipeline(
                 metrics: config.kafkaMetrics,
                 waitForReady: config.kafkaWaitForReady,
                 streams: specs,
+                clickhouseDatabase: config.clickhouseDatabase,
             },
             operator ? { dependsOn: operator.ready } : undefined,
         );
@@ -167,9 +168,16 @@ export function createPipeline(
                     connection,
                     allowDestructiveChanges: config.allowDestructiveChanges,
                     dropTargetOnDelete: config.dropTargetOnDelete,
+                    adoptUnmarked: config.ingestionAdoptExisting,
                 },
-                // The topic first (the consumer must find it), and ClickHouse up to take the DDL.
-                { dependsOn: [topics[stream.spec.name]!, clickhouse.statefulSet] },
+                {
+                    // The topic first (the consumer must find it), and ClickHouse up to take the DDL.
+                    dependsOn: [topics[stream.spec.name]!, clickhouse.statefulSet],
+                    // A declared rename updates the same resource (tables renamed, group kept).
+                    ...(stream.spec.renamedFrom !== undefined
+                        ? { aliases: [{ name: `ingestion-${stream.spec.renamedFrom}` }] }
+                        : {}),
+                },
             );
         }
     }
@@ -202,22 +210,25 @@ function ingestionConnection(
     if (config.ingestionConnection === "embedded") {
         return { kind: "embedded", path: path.resolve(PROJECT_ROOT, config.ingestionEmbeddedPath) };
     }
-    // The Secret the ClickHouse pods read is the one source of the admin password.
+    // The Secret the ClickHouse pods read is the one source of the admin password; a stack may
+    // name another user and its Secret instead (a read-only identity for previews).
+    const ownUser = config.ingestionUser !== "";
     return pulumi
         .all([clickhouse.serviceName, clickhouse.credentialsSecretName])
         .apply(([service, secretName]) => {
+            const username = ownUser ? config.ingestionUser : clickhouse.adminUser;
             const password = {
                 fromKubernetesSecret: {
                     namespace: config.namespace,
-                    name: secretName,
-                    key: "admin-password",
+                    name: ownUser ? config.ingestionPasswordSecret : secretName,
+                    key: ownUser ? "password" : "admin-password",
                 },
             };
             return config.ingestionConnection === "url"
                 ? {
                       kind: "http" as const,
                       url: config.ingestionUrl,
-                      username: clickhouse.adminUser,
+                      username,
                       password,
                   }
                 : {
@@ -225,7 +236,7 @@ function ingestionConnection(
                       namespace: config.namespace,
                       service,
                       port: 8123,
-                      username: clickhouse.adminUser,
+                      username,
                       password,
                   };
         });

@@ -81,7 +81,15 @@ export const columnSchema = z
                 "source field names may not contain control characters or backticks",
             )
             .optional()
-            .describe("Field of the message that fills the column. Default: the column name."),
+            .describe(
+                "Field of the message that fills the column; a dotted path (user.id) reads inside objects, '\\.' is a dot inside a key. Default: the column name.",
+            ),
+        required: z
+            .boolean()
+            .optional()
+            .describe(
+                "JSONEachRow only: a message without this field (missing or null) goes to the dead-letter table instead of the target. Default false: the column's default applies.",
+            ),
         default: z
             .string()
             .min(1)
@@ -98,6 +106,11 @@ export const streamSchema = z
             "Stream name: prefixes its tables (<name>, <name>_kafka, <name>_mv, <name>_dlq).",
         ),
         description: z.string().max(1000).optional(),
+        renamedFrom: identifier("previous stream name")
+            .optional()
+            .describe(
+                "The stream's previous name: its tables are renamed and its consumer group kept. Without it, a renamed stream starts an empty table and a new group.",
+            ),
         topic: topicSchema,
         format: z
             .enum(["JSONEachRow", "CSV", "TSV"])

@@ -7,7 +7,6 @@ export {
     DESTRUCTIVE_CHANGES,
     DestructiveChangeRefusedError,
     canonicalRequests,
-    consumerGroup,
     describePlan,
     expectedState,
     formatStatement,

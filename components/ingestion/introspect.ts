@@ -187,6 +187,7 @@ function toActualTable(t: TableRow, columns: ActualColumn[]): ActualTable {
         comment: t.comment,
         asSelect: t.as_select,
         toTable: t.engine === "MaterializedView" ? parseViewTarget(t.create_table_query) : "",
+        createQuery: t.create_table_query,
     };
 }
 

@@ -17,28 +17,47 @@
  */
 import { IDENTIFIER, StreamSpec } from "../../schemas/model";
 import {
-    ChType,
-    SqlInputError,
-    parseType,
-    quoteIdent,
-    quoteString,
-} from "../../schemas/sql";
+    STREAM_OBJECT_ROLES,
+    StreamObjectNames,
+    StreamObjectRole,
+    defaultConsumerGroup,
+    legacyConsumerGroup,
+    streamObjectNames,
+} from "../../schemas/naming";
+import { markerText, ownership, parseMarker, withMarker } from "./ownership";
 import { columnsOf, parseExpression, renderExpression } from "../../schemas/expr";
+import { SqlInputError, parseType, quoteIdent, quoteString } from "../../schemas/sql";
+import { renderSources } from "../../schemas/sources";
 
 // ---------------------------------------------------------------------------------------------
 // Public types
 // ---------------------------------------------------------------------------------------------
 
+export { STREAM_OBJECT_ROLES, streamObjectNames };
+export type { StreamObjectNames, StreamObjectRole };
+
 export type StatementKind = "create" | "in-place" | "rebuild" | "destructive";
 
 /** Changes that can lose or rewrite stored rows; each must be allowed explicitly. */
-export type DestructiveChange = "dropColumn" | "retypeColumn" | "rebuildTable" | "dropTable";
+export type DestructiveChange =
+    "dropColumn" | "retypeColumn" | "rebuildTable" | "dropTable" | "ttl";
 export const DESTRUCTIVE_CHANGES: readonly DestructiveChange[] = [
     "dropColumn",
     "retypeColumn",
     "rebuildTable",
     "dropTable",
+    "ttl",
 ];
+
+/**
+ * How to measure what a destructive statement does to the live table, shown in previews. The
+ * query returns one row: `total` rows in the table, `affected` rows, `bytes` of the table.
+ */
+export interface ImpactQuery {
+    readonly sql: string;
+    /** Verb phrase for the affected rows: "deletes", "copies", "rewrites", "drops the values of". */
+    readonly verb: string;
+}
 
 export interface PlannedStatement {
     readonly sql: string;
@@ -49,11 +68,16 @@ export interface PlannedStatement {
     readonly change?: DestructiveChange;
     /** Session settings the statement needs (e.g. wait for the mutation an ALTER starts). */
     readonly settings?: Readonly<Record<string, string | number>>;
+    /** Destructive statements: how to measure their effect on the live table. */
+    readonly impact?: ImpactQuery;
+    /** The measured effect, e.g. "deletes 5,120 of 1,000,000 rows (~41 MiB) now". */
+    readonly measured?: string;
 }
 
 /** A destructive change the options do not allow. The plan still lists its statements. */
 export interface Refusal {
-    readonly change: DestructiveChange;
+    /** `foreignObject`: an object under a derived name that this stream does not own. */
+    readonly change: DestructiveChange | "foreignObject";
     readonly object: string;
     readonly message: string;
 }
@@ -98,6 +122,18 @@ export interface PlanOptions {
     readonly maxDefaultConsumers?: number;
     /** Server-canonical spellings of desired expressions (see `CanonicalForms`). */
     readonly canonicalForms?: CanonicalForms;
+    /**
+     * `project/stack` written into ownership markers; objects marked by another stack are refused.
+     * @default none (markers carry no stack, and a stack in a found marker is not checked)
+     */
+    readonly stack?: string;
+    /**
+     * Take over objects under the stream's names that carry no ownership marker, or another
+     * stack's marker for the same stream (objects of an earlier version of this project, a
+     * migrated stack). Objects marked as another stream's are never taken over.
+     * @default false (refused, with a message naming this setting)
+     */
+    readonly adoptUnmarked?: boolean;
 }
 
 // ---- actual state, as `introspect.ts` reads it from system.tables / system.columns ----
@@ -132,17 +168,9 @@ export interface ActualTable {
     readonly asSelect: string;
     /** Materialized views: `db.table` they write to. */
     readonly toTable: string;
+    /** The server's CREATE statement for the object (rehearsal and restore recreate it). */
+    readonly createQuery?: string;
 }
-
-export type StreamObjectRole = "target" | "kafka" | "mv" | "dlq" | "dlqMv" | "rebuild";
-export const STREAM_OBJECT_ROLES: readonly StreamObjectRole[] = [
-    "target",
-    "kafka",
-    "mv",
-    "dlq",
-    "dlqMv",
-    "rebuild",
-];
 
 export interface ActualStreamState {
     readonly database: string;
@@ -150,26 +178,6 @@ export interface ActualStreamState {
     readonly tables: Readonly<Partial<Record<StreamObjectRole, ActualTable>>>;
     /** Objects that exist but are detached (invisible in system.tables; definition unknown). */
     readonly detached: readonly StreamObjectRole[];
-}
-
-export type StreamObjectNames = Readonly<Record<StreamObjectRole, string>>;
-
-/** The names a stream's objects get. Other components rely on them: keep them stable. */
-export function streamObjectNames(stream: string): StreamObjectNames {
-    return {
-        target: stream,
-        kafka: `${stream}_kafka`,
-        mv: `${stream}_mv`,
-        dlq: `${stream}_dlq`,
-        dlqMv: `${stream}_dlq_mv`,
-        // Scratch table of a target rebuild (copy, then EXCHANGE).
-        rebuild: `${stream}__rebuild`,
-    };
-}
-
-/** Default consumer group of a stream. */
-export function consumerGroup(spec: StreamSpec): string {
-    return spec.consumer.group ?? `clickhouse-${spec.name}`;
 }
 
 export class DestructiveChangeRefusedError extends Error {
@@ -183,7 +191,15 @@ export class DestructiveChangeRefusedError extends Error {
 
 /** `[kind] sql`: how a statement is shown in previews and outputs. */
 export function formatStatement(st: PlannedStatement): string {
-    return `[${st.kind}] ${st.sql}`;
+    return `[${st.kind}] ${st.sql}${st.measured !== undefined ? `${IMPACT_SEPARATOR}${st.measured}` : ""}`;
+}
+
+const IMPACT_SEPARATOR = " -- impact: ";
+
+/** A formatted statement without its measured impact (which changes as rows arrive). */
+export function statementIdentity(formatted: string): string {
+    const i = formatted.lastIndexOf(IMPACT_SEPARATOR);
+    return i === -1 ? formatted : formatted.slice(0, i);
 }
 
 /** `[kind] summary` lines, refusals and notes: the human-readable side of a plan. */
@@ -267,6 +283,10 @@ interface Desired {
     readonly partitionBy: string;
     readonly ttl: string;
     readonly comment: string;
+    /** Consumer group of the Kafka table (see `resolveGroup`). */
+    readonly group: string;
+    /** Table comments, each ending with the object's ownership marker. */
+    readonly comments: Readonly<Record<Exclude<StreamObjectRole, "rebuild">, string>>;
     readonly kafkaEngineArgs: string;
     readonly kafkaSettings: ReadonlyArray<readonly [string, string]>;
     readonly mvSelect: string;
@@ -283,7 +303,7 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
  * validates stream files already; this is the last line of defence for values that reach the
  * planner some other way (provider inputs, tests), and covers the options the loader never sees.
  */
-function buildDesired(spec: StreamSpec, options: PlanOptions): Desired {
+function buildDesired(spec: StreamSpec, options: PlanOptions, group?: string): Desired {
     const db = options.database;
     if (typeof db !== "string" || !IDENTIFIER.test(db)) {
         throw new SqlInputError(
@@ -330,38 +350,16 @@ function buildDesired(spec: StreamSpec, options: PlanOptions): Desired {
             ...(c.comment ? { comment: c.comment } : {}),
         };
     });
-    // The Kafka engine allows no column defaults, so a field's absence must be visible in the
-    // Kafka column itself (NULL, or an empty Array/Map) and the view substitutes the default.
-    const kafkaColumns: DesiredColumn[] = [];
-    const selectItems: string[] = [];
-    spec.columns.forEach((c, i) => {
-        const source = c.source ?? c.name;
-        if (source.startsWith("_")) {
-            throw new SqlInputError(
-                `source '${source}' of column '${c.name}': fields starting with '_' collide with Kafka virtual columns`,
-            );
-        }
-        if (CONTROL_CHARS.test(source) || source.includes("`")) {
-            throw new SqlInputError(
-                `source of column '${c.name}' may not contain control characters or backticks`,
-            );
-        }
-        const col = columns[i]!;
-        const src = quoteIdent(source);
-        if (col.default === undefined) {
-            kafkaColumns.push({ name: source, type: col.type });
-            selectItems.push(source === c.name ? src : `${src} AS ${quoteIdent(c.name)}`);
-            return;
-        }
-        const absent = absenceType(parseType(col.type), c.name);
-        kafkaColumns.push({ name: source, type: absent.type });
-        // The default is cast to the column type so the view's output type is exactly the
-        // target's (ifNull(Nullable(FixedString(3)), 'EUR') alone would be a String).
-        const fallback = `CAST(${col.default} AS ${col.type})`;
-        selectItems.push(
-            `${absent.test === "null" ? `ifNull(${src}, ${fallback})` : `if(empty(${src}), ${fallback}, ${src})`} AS ${quoteIdent(c.name)}`,
-        );
-    });
+    // Kafka columns and the views' expressions per source path (nested, required): sources.ts.
+    const sources = renderSources(
+        {
+            format: spec.format,
+            formatSettings: spec.formatSettings,
+            columns: spec.columns.map((c, i) => ({ ...c, ...columns[i]! })),
+        },
+        qualified(db, streamObjectNames(spec.name).kafka),
+    );
+    const kafkaColumns: DesiredColumn[] = [...sources.kafkaColumns];
     // Expressions are parsed and rendered from the tree: exactly one expression reaches DDL.
     const exprColumns = columns.map((c) => c.name);
     const columnTypes = new Map(columns.map((c) => [c.name, c.type]));
@@ -399,6 +397,22 @@ function buildDesired(spec: StreamSpec, options: PlanOptions): Desired {
         throw new SqlInputError("description may not contain control characters");
     }
     const comment = (spec.description ?? "").replace(/\s*\n\s*/g, " ").trim();
+    const consumerGroup =
+        group ?? spec.consumer.group ?? defaultConsumerGroup(options.database, spec.name);
+    const mark = (role: StreamObjectRole, text: string) =>
+        withMarker(text, {
+            stream: spec.name,
+            role,
+            ...(role === "target" ? { group: consumerGroup } : {}),
+            ...(options.stack !== undefined ? { stack: options.stack } : {}),
+        });
+    const comments = {
+        target: mark("target", comment),
+        kafka: mark("kafka", ""),
+        mv: mark("mv", ""),
+        dlq: mark("dlq", `dead letters of stream ${spec.name}: messages that could not be parsed`),
+        dlqMv: mark("dlqMv", ""),
+    };
 
     const deadLetter = spec.onError === "deadLetter";
     const partitions = spec.topic.partitions;
@@ -408,7 +422,7 @@ function buildDesired(spec: StreamSpec, options: PlanOptions): Desired {
     const settings: Array<readonly [string, string]> = [
         ["kafka_broker_list", literal("kafkaBrokers", brokers)],
         ["kafka_topic_list", literal("topic name", spec.topic.name)],
-        ["kafka_group_name", literal("consumer group", consumerGroup(spec))],
+        ["kafka_group_name", literal("consumer group", consumerGroup)],
         ["kafka_format", literal("format", spec.format)],
         ["kafka_num_consumers", String(consumers)],
     ];
@@ -441,11 +455,26 @@ function buildDesired(spec: StreamSpec, options: PlanOptions): Desired {
                   : numberLiteral(key, v),
         ]);
     }
+    settings.push(...sources.kafkaSettings);
 
     const names = streamObjectNames(spec.name);
     const kafkaRef = qualified(db, names.kafka);
-    const mvSelect = `SELECT ${selectItems.join(", ")} FROM ${kafkaRef}${deadLetter ? " WHERE length(_error) = 0" : ""}`;
-    const dlqSelect = `SELECT ${DLQ_COLUMNS.map((c) => `${c.select} AS ${quoteIdent(c.name)}`).join(", ")} FROM ${kafkaRef} WHERE length(_error) > 0`;
+    // Rows failing a source check (missing required field, unreadable nested value) go where
+    // unparsable messages go: the dead-letter table, or with onError: fail, an error that stops
+    // the consumer (throwIf's message must be constant, so it names every checked field).
+    const reject = sources.reject;
+    const mvWhere = deadLetter
+        ? ` WHERE length(_error) = 0${reject ? ` AND NOT (${reject})` : ""}`
+        : reject
+          ? ` WHERE throwIf(${reject}, ${quoteString(`stream ${spec.name}: a message lacks a required field or has a value that cannot be read (checked: ${sources.checkedFields.join(", ")}); onError: deadLetter keeps such messages in ${names.dlq}`)}) = 0`
+          : "";
+    const mvSelect = `SELECT ${sources.selectItems.join(", ")} FROM ${kafkaRef}${mvWhere}`;
+    const dlqItems = DLQ_COLUMNS.map((c) =>
+        c.name === "error" && reject
+            ? `if(length(_error) > 0, _error, ${sources.rejectError}) AS ${quoteIdent(c.name)}`
+            : `${c.select} AS ${quoteIdent(c.name)}`,
+    );
+    const dlqSelect = `SELECT ${dlqItems.join(", ")} FROM ${kafkaRef} WHERE length(_error) > 0${reject ? ` OR ${reject}` : ""}`;
     const dlqTtl = `toDateTime(received_at) + INTERVAL ${spec.deadLetterTtlDays} DAY`;
 
     return {
@@ -461,6 +490,8 @@ function buildDesired(spec: StreamSpec, options: PlanOptions): Desired {
         partitionBy,
         ttl,
         comment,
+        group: consumerGroup,
+        comments,
         kafkaEngineArgs: options.kafkaNamedCollection ?? "",
         kafkaSettings: settings,
         mvSelect,
@@ -468,36 +499,6 @@ function buildDesired(spec: StreamSpec, options: PlanOptions): Desired {
         dlqSelect,
         dlqTtl,
     };
-}
-
-/**
- * How a defaulted column's absence shows in the Kafka table: NULL in a Nullable type (JSON's
- * omitted fields and CSV's empty fields become the type's default, NULL), or empty for Array and
- * Map, which cannot be Nullable.
- */
-function absenceType(t: ChType, column: string): { type: string; test: "null" | "empty" } {
-    switch (t.name) {
-        case "Nullable":
-            return { type: t.text, test: "null" };
-        case "LowCardinality": {
-            const inner = t.args[0] as ChType;
-            return {
-                type:
-                    inner.name === "Nullable" ? t.text : `LowCardinality(Nullable(${inner.text}))`,
-                test: "null",
-            };
-        }
-        case "Array":
-        case "Map":
-            return { type: t.text, test: "empty" };
-        case "Tuple":
-        case "JSON":
-            throw new SqlInputError(
-                `column '${column}': a default on a ${t.name} column cannot be applied to Kafka messages; drop the default`,
-            );
-        default:
-            return { type: `Nullable(${t.text})`, test: "null" };
-    }
 }
 
 function parseBrokers(raw: unknown): string {
@@ -523,6 +524,26 @@ function numberLiteral(key: string, v: number): string {
 
 function qualified(db: string, table: string): string {
     return `${quoteIdent(db)}.${quoteIdent(table)}`;
+}
+
+/**
+ * The query measuring a destructive statement on the live table: rows in it, rows affected
+ * (`condition`, or all of them), and its size on disk. Read-only; names are validated identifiers.
+ */
+function impactQuery(db: string, table: string, verb: string, condition?: string): ImpactQuery {
+    return {
+        verb,
+        sql:
+            `SELECT count() AS total, ${condition !== undefined ? `countIf(${condition})` : "count()"} AS affected, ` +
+            `(SELECT any(total_bytes) FROM system.tables WHERE database = ${quoteString(db)} AND name = ${quoteString(table)}) AS bytes ` +
+            `FROM ${qualified(db, table)}`,
+    };
+}
+
+/** Rows a TTL deletes now: those whose TTL expression is already in the past. */
+function ttlCondition(ttl: string): string {
+    const expr = ttl.replace(/\s+DELETE\s*$/i, "");
+    return `(${expr}) <= now()`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -702,7 +723,7 @@ function targetDdl(d: Desired, table: string): string {
         ...(d.partitionBy ? [`PARTITION BY ${d.partitionBy}`] : []),
         `ORDER BY ${d.orderBy.length === 1 ? d.orderBy[0] : `(${d.orderBy.join(", ")})`}`,
         ...(d.ttl ? [`TTL ${d.ttl}`] : []),
-        ...(d.comment ? [`COMMENT ${quoteString(d.comment)}`] : []),
+        `COMMENT ${quoteString(d.comments.target)}`,
     ].join(" ");
 }
 
@@ -710,7 +731,8 @@ function kafkaDdl(d: Desired): string {
     const engine = d.kafkaEngineArgs ? `Kafka(${quoteIdent(d.kafkaEngineArgs)})` : "Kafka";
     return (
         `CREATE TABLE IF NOT EXISTS ${qualified(d.db, d.names.kafka)} (${d.kafkaColumns.map(columnDef).join(", ")}) ` +
-        `ENGINE = ${engine} SETTINGS ${d.kafkaSettings.map(([k, v]) => `${k} = ${v}`).join(", ")}`
+        `ENGINE = ${engine} SETTINGS ${d.kafkaSettings.map(([k, v]) => `${k} = ${v}`).join(", ")} ` +
+        `COMMENT ${quoteString(d.comments.kafka)}`
     );
 }
 
@@ -720,7 +742,19 @@ function placeholderDdl(d: Desired): string {
         ...d.kafkaColumns.map(columnDef),
         ...virtuals.map(([n, t]) => `${quoteIdent(n)} ${t}`),
     ];
-    return `CREATE TABLE IF NOT EXISTS ${qualified(d.db, d.names.kafka)} (${cols.join(", ")}) ENGINE = Null`;
+    return `CREATE TABLE IF NOT EXISTS ${qualified(d.db, d.names.kafka)} (${cols.join(", ")}) ENGINE = Null COMMENT ${quoteString(d.comments.kafka)}`;
+}
+
+/**
+ * A Null-engine stand-in for a Kafka table as it was found (its columns, plus the virtual columns
+ * when dead letters are on): used to restore views before the Kafka table itself.
+ */
+export function placeholderFor(db: string, kafka: ActualTable, withVirtuals: boolean): string {
+    const cols = [
+        ...kafka.columns.map((c) => `${quoteIdent(c.name)} ${c.type}`),
+        ...(withVirtuals ? KAFKA_VIRTUALS.map(([n, t]) => `${quoteIdent(n)} ${t}`) : []),
+    ];
+    return `CREATE TABLE IF NOT EXISTS ${qualified(db, kafka.name)} (${cols.join(", ")}) ENGINE = Null`;
 }
 
 function dlqDdl(d: Desired): string {
@@ -730,14 +764,14 @@ function dlqDdl(d: Desired): string {
     return (
         `CREATE TABLE IF NOT EXISTS ${qualified(d.db, d.names.dlq)} (${cols.join(", ")}) ENGINE = MergeTree ` +
         `PARTITION BY toYYYYMMDD(received_at) ORDER BY (topic, partition, offset) TTL ${d.dlqTtl} ` +
-        `SETTINGS ttl_only_drop_parts = 1 COMMENT ${quoteString(`dead letters of stream ${d.spec.name}: messages that could not be parsed`)}`
+        `SETTINGS ttl_only_drop_parts = 1 COMMENT ${quoteString(d.comments.dlq)}`
     );
 }
 
 function mvDdl(d: Desired, which: "mv" | "dlqMv"): string {
     const to = which === "mv" ? d.names.target : d.names.dlq;
     const select = which === "mv" ? d.mvSelect : d.dlqSelect;
-    return `CREATE MATERIALIZED VIEW IF NOT EXISTS ${qualified(d.db, d.names[which])} TO ${qualified(d.db, to)} AS ${select}`;
+    return `CREATE MATERIALIZED VIEW IF NOT EXISTS ${qualified(d.db, d.names[which])} TO ${qualified(d.db, to)} COMMENT ${quoteString(d.comments[which])} AS ${select}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -769,6 +803,11 @@ class PlanBuilder {
         extra: Partial<PlannedStatement> = {},
     ): void {
         this.add("destructive", sql, summary, { change, ...extra });
+    }
+
+    /** Refuses the plan outright: an object under a derived name is not this stream's. */
+    foreign(object: string, message: string): void {
+        this.refusals.push({ change: "foreignObject", object, message });
     }
 
     /** Records a destructive change once; refused unless the options allow it. */
@@ -816,22 +855,37 @@ function allows(
  */
 export function planStream(
     desired: StreamSpec,
-    actual: ActualStreamState | undefined,
+    found: ActualStreamState | undefined,
     options: PlanOptions,
+    /** The objects of `desired.renamedFrom`, when the stream file declares a rename. */
+    previous?: ActualStreamState,
 ): StreamPlan {
-    const d = buildDesired(desired, options);
+    const d = buildDesired(
+        desired,
+        options,
+        resolveGroup(desired, options.database, found, previous),
+    );
     const b = new PlanBuilder(d, options);
+    const owners = [desired.name, ...(previous ? [previous.stream] : [])];
+    for (const state of [found, previous]) checkOwnership(state, owners, options, b);
+    if (b.refusals.length > 0) return b.build();
+    const actual = planRename(d, found, previous, b);
     const canon = new Canon(options.canonicalForms);
     const tables = actual?.tables ?? {};
     const detached = new Set(actual?.detached ?? []);
     const ref = (role: StreamObjectRole) => qualified(d.db, d.names[role]);
 
-    if (!actual)
+    if (!actual) {
         b.add(
             "create",
             `CREATE DATABASE IF NOT EXISTS ${quoteIdent(d.db)}`,
             `create database ${d.db} if missing`,
         );
+        b.notes.push(
+            `new stream: ${d.names.target} starts empty and consumer group ${d.group} starts reading ${d.spec.topic.name} ` +
+                `from its earliest retained message; if this stream was renamed, set renamedFrom: <old name> to keep its table and group`,
+        );
+    }
 
     // Detached objects other than the Kafka table are someone's manual work: attach, plan again.
     for (const role of detached) {
@@ -901,7 +955,7 @@ export function planStream(
             b.add(
                 "rebuild",
                 `DROP TABLE IF EXISTS ${ref("kafka")}`,
-                `stop consumption: drop the Kafka table (${kafkaReasons.join("; ")}); offsets stay committed in group ${consumerGroup(d.spec)}`,
+                `stop consumption: drop the Kafka table (${kafkaReasons.join("; ")}); offsets stay committed in group ${kafkaGroupOf(tables.kafka) ?? d.group}`,
             );
         }
     }
@@ -975,6 +1029,142 @@ export function planStream(
         dropDlqMv();
     }
     return b.build();
+}
+
+// ---- ownership, consumer group, rename ----
+
+/**
+ * Refuses objects under the stream's derived names that are not its own: another stream's
+ * (never taken over), unmarked or another stack's (taken over only with `adoptUnmarked`).
+ */
+function checkOwnership(
+    state: ActualStreamState | undefined,
+    owners: readonly string[],
+    options: PlanOptions,
+    b: PlanBuilder,
+): void {
+    if (!state) return;
+    for (const role of STREAM_OBJECT_ROLES) {
+        const t = state.tables[role];
+        if (!t) continue;
+        const o = ownership(t.comment, role, owners, options.stack);
+        const object = `${state.database}.${t.name}`;
+        if (o.kind === "own") continue;
+        if (o.kind === "otherStream" && o.marker.stream === owners[0]) {
+            b.foreign(
+                object,
+                `${object} is stream '${o.marker.stream}''s ${o.marker.role}, found where its ${role} belongs; the plan leaves it untouched. ` +
+                    `Rename or drop it by hand`,
+            );
+        } else if (o.kind === "otherStream") {
+            b.foreign(
+                object,
+                `${object} belongs to stream '${o.marker.stream}' (its ${o.marker.role}), but stream '${owners[0]}' derives the same name for its ${role}; ` +
+                    `the plan leaves it untouched. Rename one of the two streams`,
+            );
+        } else if (!options.adoptUnmarked) {
+            const whose =
+                o.kind === "unmarked"
+                    ? "carries no ownership marker (made by hand, or by an earlier version of this project)"
+                    : `is marked as stack '${o.marker.stack}''s`;
+            b.foreign(
+                object,
+                `${object} (${t.engine}) ${whose}; stream '${owners[0]}' needs that name for its ${role}, and the plan leaves it untouched. ` +
+                    `Rename or drop it by hand, or, if it is this stream's, set ingestionAdoptExisting: true (adoptUnmarked) for one run to take it over`,
+            );
+        }
+    }
+}
+
+/** The group a live Kafka table reads with, if it is a Kafka table. */
+function kafkaGroupOf(kafka: ActualTable | undefined): string | undefined {
+    const setting = kafka?.engine === "Kafka" ? kafka.settings["kafka_group_name"] : undefined;
+    return setting !== undefined && /^'[A-Za-z0-9._-]+'$/.test(setting)
+        ? setting.slice(1, -1)
+        : undefined;
+}
+
+/**
+ * The consumer group of the stream's Kafka table. A deployed stream keeps the group its offsets
+ * are committed in: the one recorded in its target's marker, else its Kafka table's, else the
+ * first release's default. New streams get a group unique per database.
+ */
+function resolveGroup(
+    spec: StreamSpec,
+    database: string,
+    actual: ActualStreamState | undefined,
+    previous: ActualStreamState | undefined,
+): string {
+    if (spec.consumer.group !== undefined) return spec.consumer.group;
+    for (const state of [actual, previous]) {
+        const group = state?.tables.target && parseMarker(state.tables.target.comment)?.group;
+        if (group) return group;
+    }
+    for (const state of [actual, previous]) {
+        const group = kafkaGroupOf(state?.tables.kafka);
+        if (group !== undefined) return group;
+    }
+    if (previous?.tables.target) return legacyConsumerGroup(previous.stream);
+    if (actual?.tables.target) return legacyConsumerGroup(spec.name);
+    return defaultConsumerGroup(database, spec.name);
+}
+
+/**
+ * A declared rename (`renamedFrom`): stop the old stream's consumption, drop its views, rename its
+ * target and dead-letter tables, and plan the rest against them under their new names, so rows,
+ * and the consumer group (with its committed offsets), carry over.
+ */
+function planRename(
+    d: Desired,
+    actual: ActualStreamState | undefined,
+    previous: ActualStreamState | undefined,
+    b: PlanBuilder,
+): ActualStreamState | undefined {
+    if (!previous || Object.keys(previous.tables).length === 0) return actual;
+    const old = streamObjectNames(previous.stream);
+    const oldRef = (role: StreamObjectRole) => qualified(d.db, old[role]);
+    const both = (["target", "dlq"] as const).filter(
+        (role) => previous.tables[role] && actual?.tables[role],
+    );
+    if (both.length > 0) {
+        const role = both[0]!;
+        b.foreign(
+            `${d.db}.${old[role]}`,
+            `stream '${d.spec.name}' is renamed from '${previous.stream}', but both ${d.db}.${old[role]} and ${d.db}.${d.names[role]} exist; ` +
+                `keep one (drop the unwanted one by hand), or remove renamedFrom`,
+        );
+        return actual;
+    }
+    for (const role of ["kafka", "mv", "dlqMv", "rebuild"] as const) {
+        if (!previous.tables[role]) continue;
+        b.add(
+            "rebuild",
+            `DROP TABLE IF EXISTS ${oldRef(role)}`,
+            role === "kafka"
+                ? `rename: stop consumption of ${old.kafka}; offsets stay committed in group ${d.group}`
+                : `rename: drop ${old[role]} (recreated under the new name)`,
+        );
+    }
+    const tables: Partial<Record<StreamObjectRole, ActualTable>> = { ...(actual?.tables ?? {}) };
+    for (const role of ["target", "dlq"] as const) {
+        const t = previous.tables[role];
+        if (!t) continue;
+        b.add(
+            "in-place",
+            `RENAME TABLE ${oldRef(role)} TO ${qualified(d.db, d.names[role])}`,
+            `rename: ${old[role]} becomes ${d.names[role]} with its rows`,
+        );
+        tables[role] = { ...t, name: d.names[role] };
+    }
+    b.notes.push(
+        `stream '${previous.stream}' is renamed to '${d.spec.name}': its rows and consumer group ${d.group} are kept`,
+    );
+    return {
+        database: d.db,
+        stream: d.spec.name,
+        tables,
+        detached: actual?.detached ?? [],
+    };
 }
 
 // ---- target ----
@@ -1090,7 +1280,7 @@ function planTarget(d: Desired, actual: ActualTable, canon: Canon, b: PlanBuilde
                 "destructive",
                 `INSERT INTO ${scratch} (${copied.join(", ")}) SELECT ${copied.join(", ")} FROM ${tableRef} SETTINGS max_partitions_per_insert_block = 0`,
                 `copy every row of ${d.names.target} into ${d.names.rebuild}${dropped.length ? `, without column(s) ${dropped.map((c) => c.name).join(", ")}` : ""}`,
-                extra,
+                { ...extra, impact: impactQuery(d.db, d.names.target, "copies") },
             );
         }
         push(
@@ -1122,6 +1312,7 @@ function planTarget(d: Desired, actual: ActualTable, canon: Canon, b: PlanBuilde
             {
                 change: "dropColumn",
                 settings: WAIT_FOR_MUTATIONS,
+                impact: impactQuery(d.db, d.names.target, `drops column ${c.name} from`),
             },
         );
     }
@@ -1144,6 +1335,7 @@ function planTarget(d: Desired, actual: ActualTable, canon: Canon, b: PlanBuilde
             push("destructive", sql, `change column ${c.name} ${from} -> ${c.type}`, {
                 change: "retypeColumn",
                 settings: WAIT_FOR_MUTATIONS,
+                impact: impactQuery(d.db, d.names.target, `rewrites column ${c.name} in`),
             });
         }
     }
@@ -1189,6 +1381,19 @@ function planTarget(d: Desired, actual: ActualTable, canon: Canon, b: PlanBuilde
                 ? normalizeSql(a.defaultExpression)
                 : `${a.defaultKind} ${a.defaultExpression}`;
         if (want !== have) {
+            // Rows written before the column existed read its default when queried: write the
+            // current values into them first, so the new default applies to new rows only.
+            const keyColumn = a.inSortingKey || a.inPartitionKey;
+            if (a.defaultKind === "DEFAULT" || !keyColumn) {
+                push(
+                    "in-place",
+                    a.defaultKind === "DEFAULT"
+                        ? `ALTER TABLE ${tableRef} MATERIALIZE COLUMN ${quoteIdent(c.name)}`
+                        : `ALTER TABLE ${tableRef} UPDATE ${quoteIdent(c.name)} = ${quoteIdent(c.name)} WHERE 1`,
+                    `store the current values of ${c.name} in every row before its default changes (existing rows keep what they read today)`,
+                    { settings: WAIT_FOR_MUTATIONS },
+                );
+            }
             push(
                 "in-place",
                 c.default !== undefined
@@ -1212,21 +1417,31 @@ function planTarget(d: Desired, actual: ActualTable, canon: Canon, b: PlanBuilde
     const wantTtl = d.ttl ? canon.ttl(d.ttl) : "";
     if (normalizeSql(actual.ttl) !== wantTtl) {
         if (d.ttl) {
+            // A new or changed TTL is applied to the stored rows too: those past it are deleted.
+            b.guard(
+                "ttl",
+                d.names.target,
+                `setting TTL ${d.ttl} on ${d.names.target} deletes every stored row already past it`,
+            );
             push(
-                "in-place",
+                "destructive",
                 `ALTER TABLE ${tableRef} MODIFY TTL ${d.ttl}`,
-                `set TTL ${d.ttl} (existing parts are re-evaluated: rows past it are deleted)`,
-                { settings: WAIT_FOR_MUTATIONS },
+                `set TTL ${d.ttl}${actual.ttl ? ` (was ${actual.ttl})` : ""}: rows already past it are deleted`,
+                {
+                    change: "ttl",
+                    settings: WAIT_FOR_MUTATIONS,
+                    impact: impactQuery(d.db, d.names.target, "deletes", ttlCondition(d.ttl)),
+                },
             );
         } else {
             push("in-place", `ALTER TABLE ${tableRef} REMOVE TTL`, "remove TTL");
         }
     }
-    if (actual.comment !== d.comment) {
+    if (actual.comment !== d.comments.target) {
         push(
             "in-place",
-            `ALTER TABLE ${tableRef} MODIFY COMMENT ${quoteString(d.comment)}`,
-            "set table comment from the stream description",
+            `ALTER TABLE ${tableRef} MODIFY COMMENT ${quoteString(d.comments.target)}`,
+            "set table comment: the stream description and the ownership marker (stream, role, consumer group)",
         );
     }
     // In-place changes need no stop of their own: when they touch what the view reads, the Kafka
@@ -1278,6 +1493,7 @@ function kafkaDifferences(d: Desired, actual: ActualTable | undefined): string[]
     const wantCols = d.kafkaColumns.map((c) => `${c.name} ${c.type}`);
     if (!sameList(have, wantCols))
         out.push(`columns (${have.join(", ")}) -> (${wantCols.join(", ")})`);
+    if (actual.comment !== d.comments.kafka) out.push("ownership marker");
     return out;
 }
 
@@ -1285,7 +1501,7 @@ function kafkaDifferences(d: Desired, actual: ActualTable | undefined): string[]
 
 interface ViewPlan {
     readonly role: "mv" | "dlqMv";
-    readonly kind: "none" | "create" | "modify" | "recreate";
+    readonly kind: "none" | "create" | "modify" | "recreate" | "comment";
     readonly reason: string;
     readonly dropsRows: boolean;
 }
@@ -1329,6 +1545,8 @@ function planView(
     // fresh definition even when the query text stays the same.
     if (role === "mv" && kafkaColumnsChange)
         return { role, kind: "modify", reason: "Kafka column types change", dropsRows: false };
+    if (actual.comment !== d.comments[role])
+        return { role, kind: "comment", reason: "ownership marker", dropsRows: false };
     return { role, kind: "none", reason: "", dropsRows: false };
 }
 
@@ -1365,6 +1583,13 @@ function emitView(d: Desired, v: ViewPlan, b: PlanBuilder): void {
                 );
             b.add(v.dropsRows ? "create" : "rebuild", mvDdl(d, v.role), `recreate ${what}`);
             return;
+        case "comment":
+            b.add(
+                "in-place",
+                `ALTER TABLE ${ref} MODIFY COMMENT ${quoteString(d.comments[v.role])}`,
+                `mark ${d.names[v.role]} as stream ${d.spec.name}'s ${v.role}`,
+            );
+            return;
         case "none":
             return;
     }
@@ -1398,13 +1623,33 @@ function planDlq(d: Desired, actual: ActualTable | undefined, canon: Canon, b: P
         }
         prev = c.name;
     }
-    if (normalizeSql(actual.ttl) !== canon.ttl(d.dlqTtl)) {
+    if (actual.comment !== d.comments.dlq) {
         b.add(
             "in-place",
-            `ALTER TABLE ${ref} MODIFY TTL ${d.dlqTtl}`,
-            `keep dead letters ${d.spec.deadLetterTtlDays} days`,
-            { settings: WAIT_FOR_MUTATIONS },
+            `ALTER TABLE ${ref} MODIFY COMMENT ${quoteString(d.comments.dlq)}`,
+            `mark ${d.names.dlq} as stream ${d.spec.name}'s dead-letter table`,
         );
+    }
+    if (normalizeSql(actual.ttl) !== canon.ttl(d.dlqTtl)) {
+        // Keeping dead letters longer deletes nothing; a shorter (or unreadable) retention does.
+        const days = /toIntervalDay\((\d+)\)|INTERVAL (\d+) DAY/i.exec(actual.ttl);
+        const was = days ? Number(days[1] ?? days[2]) : undefined;
+        const shorter = was === undefined || d.spec.deadLetterTtlDays < was;
+        const sql = `ALTER TABLE ${ref} MODIFY TTL ${d.dlqTtl}`;
+        const summary = `keep dead letters ${d.spec.deadLetterTtlDays} days${was !== undefined ? ` (was ${was})` : ""}`;
+        if (!shorter) {
+            b.add("in-place", sql, summary, { settings: WAIT_FOR_MUTATIONS });
+        } else {
+            b.guard(
+                "ttl",
+                d.names.dlq,
+                `keeping dead letters of ${d.names.dlq} ${d.spec.deadLetterTtlDays} days deletes those already older`,
+            );
+            b.destructive("ttl", sql, `${summary}: older dead letters are deleted`, {
+                settings: WAIT_FOR_MUTATIONS,
+                impact: impactQuery(d.db, d.names.dlq, "deletes", ttlCondition(d.dlqTtl)),
+            });
+        }
     }
 }
 
@@ -1460,17 +1705,19 @@ export function expectedState(spec: StreamSpec, options: PlanOptions): ActualStr
             primaryKey: order,
             partitionKey: d.partitionBy ? canon.expr(d.partitionBy) : "",
             ttl: d.ttl ? canon.ttl(d.ttl) : "",
-            comment: d.comment,
+            comment: d.comments.target,
         }),
         kafka: table(d.names.kafka, "Kafka", {
             engineArgs: d.kafkaEngineArgs,
             columns: d.kafkaColumns.map((c) => col(c.name, c.type)),
             settings: Object.fromEntries(d.kafkaSettings),
+            comment: d.comments.kafka,
         }),
         mv: table(d.names.mv, "MaterializedView", {
             columns: d.columns.map((c) => col(c.name, c.type)),
             asSelect: canon.query(d.mvSelect),
             toTable: `${d.db}.${d.names.target}`,
+            comment: d.comments.mv,
         }),
     };
     if (d.deadLetter) {
@@ -1483,12 +1730,13 @@ export function expectedState(spec: StreamSpec, options: PlanOptions): ActualStr
             partitionKey: "toYYYYMMDD(received_at)",
             ttl: canon.ttl(d.dlqTtl),
             settings: { ttl_only_drop_parts: "1" },
-            comment: `dead letters of stream ${d.spec.name}: messages that could not be parsed`,
+            comment: d.comments.dlq,
         });
         tables.dlqMv = table(d.names.dlqMv, "MaterializedView", {
             columns: DLQ_COLUMNS.map((c) => col(c.name, c.type)),
             asSelect: canon.query(d.dlqSelect),
             toTable: `${d.db}.${d.names.dlq}`,
+            comment: d.comments.dlqMv,
         });
     }
     return { database: d.db, stream: d.spec.name, tables, detached: [] };
@@ -1506,7 +1754,7 @@ export function expectedState(spec: StreamSpec, options: PlanOptions): ActualStr
 export function planDrop(
     stream: string,
     actual: ActualStreamState | undefined,
-    options: Pick<PlanOptions, "database" | "dropTargetOnDelete">,
+    options: Pick<PlanOptions, "database" | "dropTargetOnDelete" | "stack" | "adoptUnmarked">,
 ): StreamPlan {
     if (!IDENTIFIER.test(options.database))
         throw new SqlInputError(`database ${JSON.stringify(options.database)} is not a valid name`);
@@ -1516,53 +1764,53 @@ export function planDrop(
     const statements: PlannedStatement[] = [];
     const notes: string[] = [];
     const ref = (role: StreamObjectRole) => qualified(options.database, names[role]);
-    const present = (role: StreamObjectRole) =>
-        !actual || actual.tables[role] !== undefined || actual.detached.includes(role);
-    const rowless = (role: StreamObjectRole) => {
+    const drop = (role: StreamObjectRole, kind: StatementKind, summary: string) =>
+        statements.push({
+            sql: `DROP TABLE IF EXISTS ${ref(role)}`,
+            kind,
+            summary,
+            ...(kind === "destructive" ? { change: "dropTable" as const } : {}),
+        });
+    for (const role of ["kafka", "mv", "dlqMv", "target", "dlq", "rebuild"] as const) {
+        const keepsRows = role === "target" || role === "dlq" || role === "rebuild";
+        if (actual?.detached.includes(role)) {
+            // Its comment (the ownership marker) is unreadable while detached: attach it only;
+            // the next round reads it and drops it if it is this stream's.
+            statements.push({
+                sql: `ATTACH TABLE IF NOT EXISTS ${ref(role)}`,
+                kind: "in-place",
+                summary: `attach ${names[role]}, found detached, to read whose it is`,
+            });
+            continue;
+        }
         const t = actual?.tables[role];
-        return !t || ROWLESS_ENGINES.has(t.engine);
-    };
-    for (const role of ["kafka", "mv", "dlqMv"] as const) {
-        if (!present(role)) continue;
-        if (!rowless(role)) {
+        if (!t) continue;
+        const o = ownership(t.comment, role, [stream], options.stack);
+        const own =
+            o.kind === "own" || (o.kind !== "otherStream" && options.adoptUnmarked === true);
+        if (!own) {
             notes.push(
-                `${names[role]} is a ${actual!.tables[role]!.engine} table holding rows, not a stream object; left in place`,
+                `${options.database}.${t.name} (${t.engine}) is not stream ${stream}'s (${o.kind === "unmarked" ? "no ownership marker" : `marked ${markerText(o.marker)}`}); left in place`,
             );
             continue;
         }
-        if (actual?.detached.includes(role)) {
-            statements.push({
-                sql: `ATTACH TABLE IF NOT EXISTS ${ref(role)}`,
-                kind: "rebuild",
-                summary: `attach ${names[role]}, found detached, so it can be dropped`,
-            });
-        }
-        statements.push({
-            sql: `DROP TABLE IF EXISTS ${ref(role)}`,
-            kind: "rebuild",
-            summary:
+        if (!keepsRows) {
+            if (!ROWLESS_ENGINES.has(t.engine)) {
+                notes.push(
+                    `${names[role]} is a ${t.engine} table holding rows, not a stream object; left in place`,
+                );
+                continue;
+            }
+            drop(
+                role,
+                "rebuild",
                 role === "kafka"
                     ? "stop consumption: drop the Kafka table"
                     : `drop view ${names[role]}`,
-        });
-    }
-    for (const role of ["target", "dlq", "rebuild"] as const) {
-        if (!present(role)) continue;
-        if (options.dropTargetOnDelete) {
-            if (actual?.detached.includes(role)) {
-                statements.push({
-                    sql: `ATTACH TABLE IF NOT EXISTS ${ref(role)}`,
-                    kind: "in-place",
-                    summary: `attach ${names[role]}, found detached, so it can be dropped`,
-                });
-            }
-            statements.push({
-                sql: `DROP TABLE IF EXISTS ${ref(role)}`,
-                kind: "destructive",
-                change: "dropTable",
-                summary: `drop ${names[role]} and its rows (dropTargetOnDelete)`,
-            });
-        } else if (actual) {
+            );
+        } else if (options.dropTargetOnDelete) {
+            drop(role, "destructive", `drop ${names[role]} and its rows (dropTargetOnDelete)`);
+        } else {
             notes.push(
                 `${names[role]} is kept with its rows (set dropTargetOnDelete: true to drop it)`,
             );

@@ -35,6 +35,10 @@ export interface StreamIngestionInputs {
     readonly dropTargetOnDelete?: boolean;
     readonly kafkaNamedCollection?: string;
     readonly maxDefaultConsumers?: number;
+    /** `project/stack`, written into ownership markers (see ownership.ts). */
+    readonly stack?: string;
+    /** Take over unmarked objects under the stream's names (PlanOptions.adoptUnmarked). */
+    readonly adoptUnmarked?: boolean;
     /** Set by check: `[kind] sql` for each statement the next update runs. */
     readonly plannedStatements?: readonly string[];
     /** Set by check: `[kind] summary` lines, refusals and notes. */
@@ -147,6 +151,7 @@ function deps() {
         ...(require("./introspect") as typeof import("./introspect")),
         ...(require("./apply") as typeof import("./apply")),
         ...(require("./connection") as typeof import("./connection")),
+        ...(require("./rehearse") as typeof import("./rehearse")),
     };
 }
 
@@ -159,6 +164,8 @@ function optionalSettings(
     | "dropTargetOnDelete"
     | "kafkaNamedCollection"
     | "maxDefaultConsumers"
+    | "stack"
+    | "adoptUnmarked"
 > {
     const out: Record<string, unknown> = {};
     for (const key of [
@@ -166,6 +173,8 @@ function optionalSettings(
         "dropTargetOnDelete",
         "kafkaNamedCollection",
         "maxDefaultConsumers",
+        "stack",
+        "adoptUnmarked",
     ] as const) {
         if (inputs[key] !== undefined) out[key] = inputs[key];
     }
@@ -228,6 +237,10 @@ function inputProblems(news: StreamIngestionInputs): pulumi.dynamic.CheckFailure
     ) {
         fail("maxDefaultConsumers", "maxDefaultConsumers must be an integer >= 1");
     }
+    if (news.stack !== undefined && !/^[A-Za-z0-9._/-]{1,200}$/.test(news.stack))
+        fail("stack", "stack must be a project/stack name (letters, digits, '.', '_', '-', '/')");
+    if (news.adoptUnmarked !== undefined && typeof news.adoptUnmarked !== "boolean")
+        fail("adoptUnmarked", "adoptUnmarked must be a boolean");
     return failures;
 }
 
@@ -278,9 +291,11 @@ async function applyLive(inputs: StreamIngestionInputs): Promise<StreamIngestion
     ).spec;
     const options = planOptions(inputs);
     return withClient(inputs.connection, async ({ client }) => {
-        const { plan } = await d.planFromServer(client, spec, options);
+        const { plan, actual, previous } = await d.planFromServer(client, spec, options);
         const reviewed = new Set(
-            Array.isArray(inputs.plannedStatements) ? inputs.plannedStatements : [],
+            (Array.isArray(inputs.plannedStatements) ? inputs.plannedStatements : []).map(
+                d.statementIdentity,
+            ),
         );
         const unreviewed = plan.statements.filter(
             (s) => s.kind === "destructive" && !reviewed.has(d.formatStatement(s)),
@@ -290,7 +305,20 @@ async function applyLive(inputs: StreamIngestionInputs): Promise<StreamIngestion
                 `ClickHouse changed since the plan was shown; these destructive statements were not in it:\n${unreviewed.map((s) => `  ${d.formatStatement(s)}`).join("\n")}\nRun pulumi preview again to review the new plan.`,
             );
         }
-        const applied = await d.applyPlan(client, plan);
+        if (plan.refusals.length > 0) throw new d.DestructiveChangeRefusedError(plan.refusals);
+        const rehearsal = await d.rehearse(
+            spec,
+            options,
+            plan,
+            { actual, previous },
+            client,
+            inputs.connection.kind === "embedded",
+        );
+        if (!rehearsal.ok)
+            throw new Error(
+                `the plan was not applied: ${rehearsal.message}\nNothing was changed on the server.`,
+            );
+        const applied = await d.applyPlan(client, plan, {}, actual);
         const after = await d.planFromServer(client, spec, options);
         if (after.plan.statements.length > 0) throw new d.NotConvergedError(after.plan);
         return outputs(
@@ -348,19 +376,47 @@ const IMPLEMENTATION: ProviderImplementation = {
             throw e;
         }
         try {
-            const server = await withClient(inputs.connection, ({ client }) =>
-                d.planFromServer(client, spec!, options),
-            );
-            const unparsable = d.unparsableFragments(server.canonicalForms);
-            if (unparsable.length > 0) {
+            const server = await withClient(inputs.connection, async ({ client }) => {
+                const planned = await d.planFromServer(client, spec!, options);
+                const measured = await d.measureImpact(client, planned.plan);
+                const unparsable = d.unparsableFragments(planned.canonicalForms);
+                const rehearsal =
+                    unparsable.length === 0 && measured.refusals.length === 0
+                        ? await d.rehearse(
+                              spec!,
+                              options,
+                              measured,
+                              planned,
+                              client,
+                              inputs.connection.kind === "embedded",
+                          )
+                        : undefined;
+                return { ...planned, plan: measured, unparsable, rehearsal };
+            });
+            if (server.unparsable.length > 0) {
                 return {
                     inputs: news,
-                    failures: unparsable.map((q) => ({
+                    failures: server.unparsable.map((q) => ({
                         property: "stream",
                         reason: `ClickHouse cannot parse: ${q}`,
                     })),
                 };
             }
+            if (server.rehearsal && !server.rehearsal.ok) {
+                return {
+                    inputs: news,
+                    failures: [
+                        {
+                            property: "stream",
+                            reason: `the plan failed its rehearsal on the embedded engine, so it will not run: ${server.rehearsal.message}`,
+                        },
+                    ],
+                };
+            }
+            if (server.rehearsal)
+                notes.push(
+                    `rehearsed: the plan ran on a copy of the live objects (${server.rehearsal.engine === "embedded" ? "embedded engine" : "server parser only"}) and converged`,
+                );
             plan = server.plan;
         } catch (e) {
             if (e instanceof d.SqlInputError)
@@ -408,7 +464,13 @@ const IMPLEMENTATION: ProviderImplementation = {
         const newName = (news.stream as { name?: unknown })?.name;
         const replaces: string[] = [];
         if (olds.database !== news.database) replaces.push("database");
-        if (olds.streamName !== undefined && newName !== olds.streamName) replaces.push("stream");
+        const renamedFrom = (news.stream as { renamedFrom?: unknown })?.renamedFrom;
+        if (
+            olds.streamName !== undefined &&
+            newName !== olds.streamName &&
+            renamedFrom !== olds.streamName
+        )
+            replaces.push("stream");
         // The stream's identity (its table names) changes: new objects, then the old ones go.
         // Delete first: both would otherwise consume the same topic in the same consumer group.
         if (replaces.length > 0)
@@ -423,6 +485,8 @@ const IMPLEMENTATION: ProviderImplementation = {
             "dropTargetOnDelete",
             "kafkaNamedCollection",
             "maxDefaultConsumers",
+            "stack",
+            "adoptUnmarked",
         ] as const;
         const inputsChanged = settings.some(
             (k) =>
@@ -451,12 +515,18 @@ const IMPLEMENTATION: ProviderImplementation = {
     async delete(_id: string, props: StreamIngestionOutputs) {
         const d = deps();
         await withClient(props.connection, async ({ client }) => {
-            const actual = await d.readStreamState(client, props.database, props.streamName);
-            const plan = d.planDrop(props.streamName, actual, {
-                database: props.database,
-                ...(props.dropTargetOnDelete ? { dropTargetOnDelete: true } : {}),
-            });
-            await d.applyPlan(client, plan);
+            // Two rounds: detached objects are attached first, then dropped if they are ours.
+            for (let round = 0; round < 2; round++) {
+                const actual = await d.readStreamState(client, props.database, props.streamName);
+                const plan = d.planDrop(props.streamName, actual, {
+                    database: props.database,
+                    ...(props.dropTargetOnDelete ? { dropTargetOnDelete: true } : {}),
+                    ...(props.stack !== undefined ? { stack: props.stack } : {}),
+                    ...(props.adoptUnmarked ? { adoptUnmarked: true } : {}),
+                });
+                await d.applyPlan(client, plan);
+                if (!plan.statements.some((s) => s.sql.startsWith("ATTACH"))) break;
+            }
         });
     },
 

@@ -32,6 +32,16 @@ export interface StreamIngestionArgs {
     readonly kafkaNamedCollection?: pulumi.Input<string>;
     /** kafka_num_consumers for streams that set none: min(partitions, this). @default 1 */
     readonly maxDefaultConsumers?: pulumi.Input<number>;
+    /**
+     * Owner written into the objects' ownership markers; objects marked by another owner are
+     * refused. @default `<project>/<stack>`
+     */
+    readonly stack?: pulumi.Input<string>;
+    /**
+     * Take over objects under the stream's names that carry no ownership marker (or another
+     * stack's marker for this stream). @default false
+     */
+    readonly adoptUnmarked?: pulumi.Input<boolean>;
 }
 
 /**
@@ -76,6 +86,8 @@ export class StreamIngestion extends pulumi.dynamic.Resource {
                 dropTargetOnDelete: args.dropTargetOnDelete ?? false,
                 kafkaNamedCollection: args.kafkaNamedCollection,
                 maxDefaultConsumers: args.maxDefaultConsumers,
+                stack: args.stack ?? `${pulumi.getProject()}/${pulumi.getStack()}`,
+                adoptUnmarked: args.adoptUnmarked ?? false,
                 // Outputs, filled by the provider.
                 plannedStatements: undefined,
                 planSummary: undefined,

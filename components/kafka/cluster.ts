@@ -2,7 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { StreamSpec } from "../../schemas/model";
-import { consumerGroup } from "../../schemas/naming";
+import { consumerGroupsToAuthorize } from "../../schemas/naming";
 import {
     JMX_EXPORTER_RULES,
     LISTENERS,
@@ -38,6 +38,8 @@ export interface KafkaClusterArgs {
     readonly waitForReady?: boolean;
     /** One KafkaTopic per stream. */
     readonly streams: readonly StreamSpec[];
+    /** ClickHouse database of the ingestion tables: part of the default consumer group names. */
+    readonly clickhouseDatabase: string;
     /** Kafka user for ClickHouse. @default "clickhouse" */
     readonly consumerUser?: string;
 }
@@ -169,7 +171,9 @@ export class KafkaCluster extends pulumi.ComponentResource {
                     cluster,
                     passwordSecret: { name: secretName, key: "password" },
                     readTopics: args.streams.map((s) => s.topic.name),
-                    readGroups: args.streams.map(consumerGroup),
+                    readGroups: args.streams.flatMap((s) =>
+                        consumerGroupsToAuthorize(s, args.clickhouseDatabase),
+                    ),
                     waitForReady,
                 }),
                 args.namespace,

@@ -70,7 +70,7 @@ describe("planStream: creating", () => {
 
     it("creates database, target, dead-letter table, views and finally the Kafka table", () => {
         assert.deepEqual(
-            sqls(plan).map((s) => s.split(" (")[0]!.replace(/ AS SELECT.*/, "")),
+            sqls(plan).map((s) => s.split(" (")[0]!.replace(/ COMMENT .*/, "")),
             [
                 "CREATE DATABASE IF NOT EXISTS `ingest`",
                 "CREATE TABLE IF NOT EXISTS `ingest`.`events`",
@@ -96,7 +96,10 @@ describe("planStream: creating", () => {
     });
 
     it("defines the views against a Null placeholder so consumption starts with both in place", () => {
-        assert.match(sqls(plan)[3]!, /ENGINE = Null$/);
+        assert.match(
+            sqls(plan)[3]!,
+            /ENGINE = Null COMMENT '\[kafka-clickhouse-stack stream=events role=kafka\]'$/,
+        );
         assert.match(sqls(plan)[3]!, /`_error` String/);
         assert.match(sqls(plan)[7]!, /ENGINE = Kafka SETTINGS/);
     });
@@ -105,7 +108,8 @@ describe("planStream: creating", () => {
         assert.equal(
             sqls(plan)[1],
             "CREATE TABLE IF NOT EXISTS `ingest`.`events` (`id` UInt64, `ts` DateTime, `kind` LowCardinality(String) DEFAULT 'none', `value` Float64) " +
-                "ENGINE = MergeTree PARTITION BY toYYYYMM(`ts`) ORDER BY (`kind`, `ts`) TTL `ts` + INTERVAL 30 DAY COMMENT 'Test events.'",
+                "ENGINE = MergeTree PARTITION BY toYYYYMM(`ts`) ORDER BY (`kind`, `ts`) TTL `ts` + INTERVAL 30 DAY " +
+                "COMMENT 'Test events. [kafka-clickhouse-stack stream=events role=target group=clickhouse-ingest-events]'",
         );
     });
 
@@ -114,15 +118,17 @@ describe("planStream: creating", () => {
             sqls(plan)[7],
             "CREATE TABLE IF NOT EXISTS `ingest`.`events_kafka` (`id` UInt64, `time` DateTime, `kind` LowCardinality(Nullable(String)), `value` Float64) " +
                 "ENGINE = Kafka SETTINGS kafka_broker_list = 'kafka-0.kafka:9092,kafka-1.kafka:9092', kafka_topic_list = 'test.events', " +
-                "kafka_group_name = 'clickhouse-events', kafka_format = 'JSONEachRow', kafka_num_consumers = 1, " +
-                "kafka_flush_interval_ms = 500, kafka_handle_error_mode = 'stream', input_format_skip_unknown_fields = 1",
+                "kafka_group_name = 'clickhouse-ingest-events', kafka_format = 'JSONEachRow', kafka_num_consumers = 1, " +
+                "kafka_flush_interval_ms = 500, kafka_handle_error_mode = 'stream', input_format_skip_unknown_fields = 1 " +
+                "COMMENT '[kafka-clickhouse-stack stream=events role=kafka]'",
         );
     });
 
     it("maps sources to columns and applies defaults in the view, taking only rows without _error", () => {
         assert.equal(
             sqls(plan)[4],
-            "CREATE MATERIALIZED VIEW IF NOT EXISTS `ingest`.`events_mv` TO `ingest`.`events` AS SELECT `id`, `time` AS `ts`, " +
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS `ingest`.`events_mv` TO `ingest`.`events` " +
+                "COMMENT '[kafka-clickhouse-stack stream=events role=mv]' AS SELECT `id`, `time` AS `ts`, " +
                 "ifNull(`kind`, CAST('none' AS LowCardinality(String))) AS `kind`, `value` FROM `ingest`.`events_kafka` WHERE length(_error) = 0",
         );
         assert.match(
@@ -189,7 +195,7 @@ const CASES: Case[] = [
         sql: [
             /^DROP TABLE IF EXISTS `ingest`.`events_kafka`$/,
             /^ALTER TABLE `ingest`.`events` ADD COLUMN IF NOT EXISTS `region` String DEFAULT 'eu' AFTER `value`$/,
-            /ENGINE = Null$/,
+            /ENGINE = Null COMMENT '\[kafka-clickhouse-stack stream=events role=kafka\]'$/,
             /^ALTER TABLE `ingest`.`events_mv` MODIFY QUERY SELECT .*ifNull\(`region`, CAST\('eu' AS String\)\) AS `region`/,
             /^DROP TABLE IF EXISTS `ingest`.`events_kafka`$/,
             /`region` Nullable\(String\)\) ENGINE = Kafka/,
@@ -205,9 +211,17 @@ const CASES: Case[] = [
         sql: [/./, /ADD COLUMN IF NOT EXISTS `source_id` UInt32 AFTER `id`$/],
     },
     {
-        name: "change the TTL: one in-place ALTER, ingestion untouched",
+        name: "change the TTL: destructive (rows past it are deleted), refused by default",
         to: (s) => ({ ...s, ttl: "ts + INTERVAL 90 DAY" }),
-        kinds: ["in-place"],
+        kinds: ["destructive"],
+        sql: [/^ALTER TABLE `ingest`.`events` MODIFY TTL `ts` \+ INTERVAL 90 DAY$/],
+        refused: ["ttl"],
+    },
+    {
+        name: "change the TTL: allowed as 'ttl', ingestion untouched",
+        to: (s) => ({ ...s, ttl: "ts + INTERVAL 90 DAY" }),
+        options: { allowDestructiveChanges: ["ttl"] },
+        kinds: ["destructive"],
         sql: [/^ALTER TABLE `ingest`.`events` MODIFY TTL `ts` \+ INTERVAL 90 DAY$/],
     },
     {
@@ -238,13 +252,16 @@ const CASES: Case[] = [
             },
         }),
         kinds: ["rebuild", "rebuild"],
-        sql: [/./, /date_time_input_format = 'best_effort', input_format_skip_unknown_fields = 0$/],
+        sql: [
+            /./,
+            /date_time_input_format = 'best_effort', input_format_skip_unknown_fields = 0 COMMENT/,
+        ],
     },
     {
         name: "change the consumer group",
         to: (s) => ({ ...s, consumer: { group: "ch-events-v2" } }),
-        kinds: ["rebuild", "rebuild"],
-        sql: [/./, /kafka_group_name = 'ch-events-v2'/],
+        kinds: ["rebuild", "in-place", "rebuild"],
+        sql: [/./, /MODIFY COMMENT '.*group=ch-events-v2\]'$/, /kafka_group_name = 'ch-events-v2'/],
     },
     {
         name: "drop a column: refused by default",
@@ -364,7 +381,10 @@ const CASES: Case[] = [
             columns: cols(s).map((c) => (c.name === "id" ? { ...c, comment: "event id" } : c)),
         }),
         kinds: ["in-place", "in-place"],
-        sql: [/COMMENT COLUMN `id` 'event id'$/, /MODIFY COMMENT 'New text.'$/],
+        sql: [
+            /COMMENT COLUMN `id` 'event id'$/,
+            /MODIFY COMMENT 'New text. \[kafka-clickhouse-stack stream=events role=target group=clickhouse-ingest-events\]'$/,
+        ],
     },
     {
         name: "change a default's value: target metadata and the view query, Kafka table untouched",
@@ -372,8 +392,9 @@ const CASES: Case[] = [
             ...s,
             columns: cols(s).map((c) => (c.name === "kind" ? { ...c, default: "'other'" } : c)),
         }),
-        kinds: ["in-place", "in-place"],
+        kinds: ["in-place", "in-place", "in-place"],
         sql: [
+            /^ALTER TABLE `ingest`.`events` MATERIALIZE COLUMN `kind`$/,
             /MODIFY COLUMN `kind` DEFAULT 'other'$/,
             /MODIFY QUERY .*ifNull\(`kind`, CAST\('other'/,
         ],
@@ -390,7 +411,7 @@ const CASES: Case[] = [
         kinds: ["rebuild", "create", "in-place", "rebuild", "rebuild", "rebuild"],
         sql: [
             /./,
-            /ENGINE = Null$/,
+            /ENGINE = Null COMMENT '\[kafka-clickhouse-stack stream=events role=kafka\]'$/,
             /MODIFY QUERY SELECT .* FROM `ingest`.`events_kafka`$/,
             /DROP VIEW IF EXISTS `ingest`.`events_dlq_mv`$/,
         ],
@@ -450,8 +471,8 @@ const CASES: Case[] = [
     {
         name: "a table holding rows where the Kafka table belongs: refused",
         drift: (t) => (t["kafka"] = { ...t["target"]!, name: "events_kafka" }),
-        kinds: ["destructive", "create", "in-place", "rebuild", "rebuild"],
-        refused: ["dropTable"],
+        kinds: [],
+        refused: ["foreignObject"],
     },
 ];
 
@@ -469,9 +490,11 @@ describe("planStream: evolving (table-driven)", () => {
             for (const r of plan.refusals)
                 assert.match(
                     r.message,
-                    new RegExp(
-                        `allowDestructiveChanges: true \\(or a list including "${r.change}"\\)`,
-                    ),
+                    r.change === "foreignObject"
+                        ? /the plan leaves it untouched\. Rename or drop it by hand/
+                        : new RegExp(
+                              `allowDestructiveChanges: true \\(or a list including "${r.change}"\\)`,
+                          ),
                 );
         });
     }
@@ -550,8 +573,8 @@ describe("planDrop", () => {
         assert.equal(sqls(plan)[3], "DROP TABLE IF EXISTS `ingest`.`events`");
     });
 
-    it("with no known state drops every object with IF EXISTS", () => {
-        assert.equal(planDrop("events", undefined, { database: "ingest" }).statements.length, 3);
+    it("with no known state drops nothing (no object is known to be the stream's)", () => {
+        assert.equal(planDrop("events", undefined, { database: "ingest" }).statements.length, 0);
     });
 });
 
