@@ -70,6 +70,16 @@ describe("stack config", () => {
             /ingestionUrl: must not carry credentials/,
         ],
         [
+            "a DDL user without the Secret of its password",
+            { ingestionUser: "preview" },
+            /ingestionPasswordSecret: set ingestionUser and ingestionPasswordSecret together/,
+        ],
+        [
+            "a password Secret without its DDL user",
+            { ingestionPasswordSecret: "clickhouse-preview" },
+            /ingestionUser: set ingestionUser and ingestionPasswordSecret together/,
+        ],
+        [
             "crd path missing",
             { strimziCrdSource: "path" },
             /strimziCrdPath: required when strimziCrdSource is 'path'/,

@@ -363,6 +363,25 @@ describe("stack wiring (Pulumi mocks)", () => {
         }
     });
 
+    it("a read-only DDL identity (previews): its user and the Secret of its password, by reference", async () => {
+        const { resources } = await runStack("prod", {
+            ingestionUser: "preview",
+            ingestionPasswordSecret: "clickhouse-preview",
+        });
+        const ingestion = ofType(resources, "pulumi-nodejs:dynamic/ingestion:StreamIngestion");
+        assert.equal(ingestion.length, STREAMS.length);
+        for (const r of ingestion) {
+            assert.equal(r.inputs.connection.username, "preview");
+            assert.deepEqual(r.inputs.connection.password, {
+                fromKubernetesSecret: {
+                    namespace: "kcs-prod",
+                    name: "clickhouse-preview",
+                    key: "password",
+                },
+            });
+        }
+    });
+
     it("embedded ingestion resolves its data path against the project and can point at any broker list", async () => {
         const { resources } = await runStack("dev", {
             ingestionConnection: "embedded",
