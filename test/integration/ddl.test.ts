@@ -10,11 +10,14 @@ import { StreamInput, StreamSpec } from "../../schemas/model";
 import { applyPlan, planFromServer, reconcile } from "../../components/ingestion/apply";
 import { readStreamState, summarizeState } from "../../components/ingestion/introspect";
 import {
+    DestructiveChange,
     DestructiveChangeRefusedError,
     PlanOptions,
     expectedState,
 } from "../../components/ingestion/planner";
 import { EmbeddedClickHouse, openEmbedded, queryRows } from "../harness/clickhouse";
+import { markerText } from "../../components/ingestion/ownership";
+import { defaultConsumerGroup } from "../../schemas/naming";
 
 const SASL_PASSWORD = "sasl-Pa55word-never-in-ddl";
 // Server-side Kafka credentials, as the ClickHouse StatefulSet's config.d renders them.
@@ -74,8 +77,9 @@ async function feedViews(
         "_error String",
     ];
     await client.command({ query: `DROP TABLE IF EXISTS ${db}.${stream}_kafka` });
+    // Marked as the planner marks its placeholder, as an interrupted run would leave it.
     await client.command({
-        query: `CREATE TABLE ${db}.${stream}_kafka (${defs.join(", ")}) ENGINE = Null`,
+        query: `CREATE TABLE ${db}.${stream}_kafka (${defs.join(", ")}) ENGINE = Null COMMENT '${markerText({ stream, role: "kafka" })}'`,
     });
     await client.insert({ table: `${db}.${stream}_kafka`, values: rows, format: "JSONEachRow" });
 }
@@ -138,7 +142,7 @@ describe("acceptance 1: every example schema runs and matches its plan", () => {
                 assert.equal(t.kafka!.settings["kafka_handle_error_mode"], "'stream'");
                 assert.equal(
                     t.kafka!.settings["kafka_group_name"],
-                    `'${spec.consumer.group ?? `clickhouse-${spec.name}`}'`,
+                    `'${spec.consumer.group ?? defaultConsumerGroup(options.database, spec.name)}'`,
                 );
                 assert.equal(t.kafka!.settings["kafka_topic_list"], `'${spec.topic.name}'`);
             });
@@ -293,7 +297,9 @@ describe("acceptance 3: evolution keeps rows", () => {
         assert.equal(before.n, String(ROWS));
     });
 
-    const steps: Array<[string, (s: StreamInput) => StreamInput, (db: string) => Promise<void>]> = [
+    const steps: Array<
+        [string, (s: StreamInput) => StreamInput, (db: string) => Promise<void>, DestructiveChange?]
+    > = [
         [
             "add a column",
             (s) => ({
@@ -319,6 +325,8 @@ describe("acceptance 3: evolution keeps rows", () => {
                 const t = (await readStreamState(client, db, "clicks"))!.tables.target!;
                 assert.equal(t.ttl, "at + toIntervalDay(400)");
             },
+            // A TTL deletes stored rows past it: refused unless allowed (none are past 400 days).
+            "ttl",
         ],
         [
             "change consumer settings",
@@ -345,13 +353,23 @@ describe("acceptance 3: evolution keeps rows", () => {
         ],
     ];
     let input = structuredClone(base);
-    for (const [name, change, check] of steps) {
+    for (const [name, change, check, allow] of steps) {
         it(`${name}: every row is still there`, async () => {
             input = change(input);
             current = validateStream(structuredClone(input), "test").spec;
-            const { applied } = await reconcile(client, current, options);
+            if (allow) {
+                const { plan } = await planFromServer(client, current, options);
+                assert.deepEqual(
+                    plan.refusals.map((r) => r.change),
+                    [allow],
+                );
+            }
+            const { applied } = await reconcile(client, current, {
+                ...options,
+                ...(allow ? { allowDestructiveChanges: [allow] } : {}),
+            });
             assert.ok(applied.length > 0);
-            assert.ok(applied.every((s) => s.kind !== "destructive"));
+            assert.ok(applied.every((s) => s.kind !== "destructive" || s.change === allow));
             assert.deepEqual(await fingerprint(), before);
             await check(db);
         });
