@@ -444,7 +444,7 @@ class Parser {
 
     private trailingMessage(t: Token): string {
         const field = FIELD_LABEL[this.options.field];
-        const where = `'${t.text}' at character ${t.at}`;
+        const where = show(t);
         if (t.text === ",") {
             return `${where}: ${field} is exactly one expression; a top-level ',' is not allowed${this.options.field === "orderBy" ? " (list ORDER BY items separately)" : ""}`;
         }
@@ -831,6 +831,7 @@ class Parser {
 
     private parseCase(): Expr {
         this.pos++; // CASE
+        if (this.isWord("END")) fail(`${show(this.peek())}: CASE needs at least one WHEN`);
         const operand = this.isWord("WHEN") ? undefined : this.parseOr();
         const whens: Array<{ when: Expr; then: Expr }> = [];
         while (this.isWord("WHEN")) {
@@ -862,8 +863,8 @@ function show(t: Token): string {
             ? quoteString(t.text)
             : t.kind === "quoted"
               ? quoteIdent(t.text)
-              : t.text;
-    return `'${text}' at character ${t.at}`;
+              : `'${t.text}'`;
+    return `${text} at character ${t.at}`;
 }
 
 // ---------------------------------------------------------------------------------------------
