@@ -1,6 +1,19 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
+import {
+    MAX_FILE_BYTES,
+    MAX_NESTING,
+    MAX_YAML_ALIASES,
+    collisionProblems,
+    columnProblems,
+    controlCharacterProblems,
+    documentProblem,
+    engineProblems,
+    nestingDepth,
+    tooLarge,
+    topicProblems,
+} from "./checks";
 import { LoadedStream, StreamSpec, streamSchema } from "./model";
 import { ExprField, parseExpression } from "./expr";
 import { SqlInputError, parseType } from "./sql";
@@ -54,11 +67,15 @@ export function loadStreams(dir: string = DEFAULT_STREAMS_DIR): LoadedStream[] {
     const problems: SchemaProblem[] = [];
     const streams: LoadedStream[] = [];
     for (const file of files) {
-        const result = parseStreamText(fs.readFileSync(file, "utf8"), displayPath(file));
+        const size = fs.statSync(file).size;
+        const result: Result =
+            size > MAX_FILE_BYTES
+                ? { problems: [{ file: displayPath(file), path: "", message: tooLarge(size) }] }
+                : parseStreamText(fs.readFileSync(file, "utf8"), displayPath(file));
         if ("problems" in result) problems.push(...result.problems);
         else streams.push(result.stream);
     }
-    problems.push(...crossStreamProblems(streams));
+    problems.push(...collisionProblems(streams));
     if (problems.length > 0) throw new StreamSchemaError(problems);
     return streams;
 }
@@ -80,6 +97,8 @@ export function validateStream(raw: unknown, file: string): LoadedStream {
 type Result = { stream: LoadedStream } | { problems: SchemaProblem[] };
 
 function parseStreamText(text: string, file: string): Result {
+    const refused = documentProblem(text);
+    if (refused) return { problems: [{ file, path: "", message: refused }] };
     const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
     if (doc.errors.length > 0) {
         return {
@@ -90,25 +109,73 @@ function parseStreamText(text: string, file: string): Result {
             })),
         };
     }
-    return validateObject(doc.toJS(), file);
+    let raw: unknown;
+    try {
+        raw = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+    } catch (e) {
+        // yaml throws a ReferenceError when aliases expand past maxAliasCount (billion laughs).
+        const message = e instanceof Error ? e.message : String(e);
+        return {
+            problems: [
+                {
+                    file,
+                    path: "",
+                    message: `YAML aliases expand too far (${message}); write the values out instead of nesting aliases (at most ${MAX_YAML_ALIASES})`,
+                },
+            ],
+        };
+    }
+    return validateObject(raw, file);
 }
 
 function validateObject(raw: unknown, file: string): Result {
+    try {
+        return checkObject(raw, file);
+    } catch (e) {
+        // Nothing may escape without the file's name: a bug here still says which file hit it.
+        return { problems: [{ file, path: "", message: `cannot be checked: ${errText(e)}` }] };
+    }
+}
+
+function checkObject(raw: unknown, file: string): Result {
+    if (nestingDepth(raw) > MAX_NESTING)
+        return {
+            problems: [
+                {
+                    file,
+                    path: "",
+                    message: `nested more than ${MAX_NESTING} levels deep; stream files nest a few levels`,
+                },
+            ],
+        };
+    const characters = controlCharacterProblems(raw).map((p) => ({ file, ...p }));
     const parsed = streamSchema.safeParse(raw);
     if (!parsed.success) {
         return {
-            problems: parsed.error.issues.map((i) => ({
-                file,
-                path: formatPath(i.path),
-                message:
-                    i.code === "unrecognized_keys"
-                        ? `${i.message}; check the spelling against schemas/stream.schema.json`
-                        : i.message,
-            })),
+            problems: [
+                ...characters,
+                ...parsed.error.issues.map((i) => ({
+                    file,
+                    path: formatPath(i.path),
+                    message:
+                        i.code === "unrecognized_keys"
+                            ? `${i.message}; check the spelling against schemas/stream.schema.json`
+                            : i.code === "invalid_key"
+                              ? // A record key: zod's own text ("Invalid key in record") names no rule.
+                                `invalid key: ${i.issues.map((k) => k.message).join("; ")}`
+                              : i.message,
+                })),
+            ],
         };
     }
     const spec = parsed.data;
-    const problems = semanticProblems(spec, file);
+    const problems = [
+        ...characters,
+        ...semanticProblems(spec, file),
+        ...[...topicProblems(spec), ...columnProblems(spec)].map((p) => ({ file, ...p })),
+    ];
+    // The engine sees a stream's expressions only once everything else about it is valid.
+    if (problems.length === 0) problems.push(...engineProblems(spec).map((p) => ({ file, ...p })));
     if (problems.length > 0) return { problems };
     return { stream: { file, spec: normalise(spec) } };
 }
@@ -183,31 +250,6 @@ function semanticProblems(spec: StreamSpec, file: string): SchemaProblem[] {
             "columns",
             `'source' renames fields of JSON messages only; ${spec.format} columns are positional`,
         );
-    }
-    return problems;
-}
-
-function crossStreamProblems(streams: LoadedStream[]): SchemaProblem[] {
-    const problems: SchemaProblem[] = [];
-    const byName = new Map<string, string>();
-    const byTopic = new Map<string, string>();
-    for (const { file, spec } of streams) {
-        const other = byName.get(spec.name);
-        if (other)
-            problems.push({
-                file,
-                path: "name",
-                message: `duplicate stream '${spec.name}' (also in ${other}); stream names must be unique`,
-            });
-        else byName.set(spec.name, file);
-        const otherTopic = byTopic.get(spec.topic.name);
-        if (otherTopic)
-            problems.push({
-                file,
-                path: "topic.name",
-                message: `topic '${spec.topic.name}' is already declared by ${otherTopic}; one stream per topic`,
-            });
-        else byTopic.set(spec.topic.name, file);
     }
     return problems;
 }

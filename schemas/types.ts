@@ -289,10 +289,11 @@ export function parseType(input: string): ChType {
             items.push({ label, value });
         } while (peek()?.text === ",");
         expect(")");
-        // ClickHouse numbers items without a value only from the first item's (or 1).
+        // ClickHouse numbers items without a value from the one before (the first from 1), and
+        // refuses a list whose items after the first mix numbered and unnumbered ones.
         if (explicit.slice(1).includes(false) && explicit.slice(1).includes(true))
             throw new SqlInputError(
-                `give every enum item a value, or only the first one, in '${input}' (ClickHouse numbers the rest from it)`,
+                `items after the first must all have a value or all have none in '${input}'; give every item a value`,
             );
         const fits8 = items.every((i) => i.value >= -128 && i.value <= 127);
         const name = written === "Enum" ? (fits8 ? "Enum8" : "Enum16") : written;

@@ -1,0 +1,80 @@
+/**
+ * The embedded ClickHouse engine (chdb, an optional dependency) as the loader's oracle: what a
+ * default casts to, which settings and time zones exist. chdb's standalone `query` is synchronous,
+ * so the loader stays synchronous; nothing here touches a server or a data directory.
+ *
+ * The engine is unavailable when chdb is not installed, when `KCS_NO_LOCAL_ENGINE=1`, or while this
+ * process has a chdb session open on a data directory (an `embedded` connection: chdb then refuses
+ * standalone queries). Callers then fall back to what they can check without it.
+ */
+
+/** An engine answer: rows (JSONEachRow), or the engine's error message. */
+export type EngineAnswer =
+    | { readonly ok: true; readonly rows: ReadonlyArray<Record<string, unknown>> }
+    | { readonly ok: false; readonly error: string };
+
+type Chdb = { query(sql: string, format?: string): string };
+
+let chdb: Chdb | null | undefined;
+const answers = new Map<string, EngineAnswer | undefined>();
+
+function load(): Chdb | null {
+    if (chdb !== undefined) return chdb;
+    if (process.env["KCS_NO_LOCAL_ENGINE"] === "1") return (chdb = null);
+    try {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports -- optional, loaded on first use
+        chdb = require("chdb") as Chdb;
+    } catch {
+        chdb = null;
+    }
+    return chdb;
+}
+
+/**
+ * Runs one read-only query (a SELECT without SETTINGS; `settings` are added to its SETTINGS
+ * clause) on the embedded engine. Returns undefined when the engine is not available (see above).
+ * Answers are cached per query text: stream files repeat few queries.
+ */
+export function askEngine(select: string, settings = ""): EngineAnswer | undefined {
+    const sql = `${select} SETTINGS ${settings ? `${settings}, ` : ""}readonly = 1, max_execution_time = 10`;
+    if (answers.has(sql)) return answers.get(sql);
+    const engine = load();
+    if (!engine) return undefined;
+    let answer: EngineAnswer | undefined;
+    try {
+        const text = engine.query(sql, "JSONEachRow");
+        answer = {
+            ok: true,
+            rows: text
+                .split("\n")
+                .filter((l) => l.trim() !== "")
+                .map((l) => JSON.parse(l) as Record<string, unknown>),
+        };
+    } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        // chdb's own refusals ("chdb: a session ... is active") are not answers about the query.
+        if (!/^Code: \d+/.test(message)) return undefined;
+        answer = { ok: false, error: engineMessage(message) };
+    }
+    answers.set(sql, answer);
+    return answer;
+}
+
+/** The engine's message without the code prefix, the query echo and the version suffix. */
+export function engineMessage(raw: string): string {
+    return raw
+        .split("\n")[0]!
+        .replace(/^(Code: \d+\. DB::Exception: )+/, "")
+        .replace(/: In scope .*$/, "")
+        .replace(/ \(version [^)]*\)/, "")
+        .replace(/(\s*\([A-Z_]+\)\.?)+\s*$/, "")
+        .replace(/\.\s*$/, "")
+        .slice(0, 300);
+}
+
+/** The set of names a one-column query returns, or undefined without the engine. */
+export function engineNames(sql: string, column: string): ReadonlySet<string> | undefined {
+    const answer = askEngine(sql);
+    if (!answer?.ok) return undefined;
+    return new Set(answer.rows.map((r) => String(r[column])));
+}
