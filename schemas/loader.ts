@@ -15,6 +15,7 @@ import {
     topicProblems,
 } from "./checks";
 import { LoadedStream, StreamSpec, streamSchema } from "./model";
+import { sourceProblems } from "./sources";
 import { ExprField, parseExpression } from "./expr";
 import { SqlInputError, parseType } from "./sql";
 
@@ -235,6 +236,7 @@ function semanticProblems(spec: StreamSpec, file: string): SchemaProblem[] {
             );
         }
     }
+    for (const p of sourceProblems(spec)) add(p.path, p.message);
     const consumers = spec.consumer.consumers;
     if (consumers !== undefined && consumers > spec.topic.partitions) {
         add(

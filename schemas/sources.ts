@@ -1,0 +1,395 @@
+/**
+ * Where each target column's value comes from in a message, and what happens when it is absent.
+ *
+ * A column's `source` is a dotted path into a JSONEachRow message (`user.id` reads
+ * `{"user": {"id": ...}}`; `\.` is a dot inside a key, `\\` a backslash). The Kafka table reads one
+ * column per distinct top-level key: the key itself for a plain field, or, for a key that nested
+ * paths read, the raw JSON text of its value (`input_format_json_read_objects_as_strings`). The
+ * materialized view extracts nested values with `JSONExtract` into a Nullable type so absence is
+ * visible, then:
+ *
+ * - absent (key missing, `null`, or a parent that is missing, `null` or not an object): a
+ *   `required` column sends the row to the dead-letter table ("missing required field user.id");
+ *   an optional one takes its `default`, or else its type's default value;
+ * - present but not readable as the column type ("abc" for an Int64, 300 for a UInt8): the row
+ *   goes to the dead-letter table, as a top-level field that fails to parse does. Array, Map and
+ *   Tuple values are read as JSONExtract reads them (elements it cannot read become defaults).
+ *
+ * Top-level columns keep today's Kafka types unless they have a default or are required (then
+ * Nullable, so absence is visible). Expressions added here refer to Kafka columns qualified by
+ * the Kafka table's name: a SELECT alias equal to a column name would otherwise shadow it.
+ */
+import type { ColumnSpec, StreamSpec } from "./model";
+import { ChType, SqlInputError, parseType, quoteIdent, quoteString } from "./sql";
+
+/** The format setting that makes a String column hold an object's raw JSON text. */
+export const OBJECTS_AS_STRINGS = "input_format_json_read_objects_as_strings";
+
+/** Splits a source path on unescaped dots. Throws SqlInputError saying how to write it. */
+export function parseSourcePath(source: string): string[] {
+    const keys: string[] = [];
+    let key = "";
+    for (let i = 0; i < source.length; i++) {
+        const ch = source[i]!;
+        if (ch === "\\") {
+            const next = source[i + 1];
+            if (next !== "." && next !== "\\")
+                throw new SqlInputError(
+                    `'${source}': a backslash must be followed by '.' (a dot inside a key) or '\\' (a backslash)`,
+                );
+            key += next;
+            i++;
+        } else if (ch === ".") {
+            keys.push(key);
+            key = "";
+        } else key += ch;
+    }
+    keys.push(key);
+    if (keys.some((k) => k === ""))
+        throw new SqlInputError(
+            `'${source}': empty key in the path; separate keys with single dots (user.id) and write a dot inside a key as '\\.'`,
+        );
+    return keys;
+}
+
+/** The path as a source is written (`user.id`, `a\.b`): for error messages. */
+export function formatSourcePath(keys: readonly string[]): string {
+    return keys.map((k) => k.replace(/\\/g, "\\\\").replace(/\./g, "\\.")).join(".");
+}
+
+/** One problem with the columns' sources; `path` is relative to the stream file. */
+export interface SourceProblem {
+    readonly path: string;
+    readonly message: string;
+}
+
+type SourceInput = Pick<StreamSpec, "format" | "formatSettings"> & {
+    readonly columns: ReadonlyArray<
+        Pick<ColumnSpec, "name" | "type" | "source" | "default" | "required">
+    >;
+};
+
+/** Types JSONExtract reads as a whole and that cannot be Nullable: absence is tested separately. */
+const CONTAINERS = new Set(["Array", "Map", "Tuple"]);
+/** Types a nested path cannot fill (no JSONExtract reading that keeps their meaning). */
+const NOT_EXTRACTABLE = new Set([
+    "JSON",
+    "Object",
+    "Dynamic",
+    "Variant",
+    "Nested",
+    "AggregateFunction",
+    "SimpleAggregateFunction",
+    "Nothing",
+]);
+
+interface Resolved {
+    readonly keys: readonly string[];
+    readonly display: string;
+}
+
+/**
+ * Every problem with the columns' sources and `required` flags, each naming the key and the fix.
+ * The loader reports them with the file; `renderSources` refuses the first one.
+ */
+export function sourceProblems(spec: SourceInput): SourceProblem[] {
+    const problems: SourceProblem[] = [];
+    const add = (path: string, message: string) => problems.push({ path, message });
+    const json = spec.format === "JSONEachRow";
+    const resolved: Array<Resolved | undefined> = spec.columns.map((c, i) => {
+        const source = c.source ?? c.name;
+        if (!json) return { keys: [source], display: source };
+        try {
+            return { keys: parseSourcePath(source), display: source };
+        } catch (e) {
+            add(`columns[${i}].source`, (e as Error).message);
+            return undefined;
+        }
+    });
+    const plainOwner = new Map<string, number>();
+    const parentUsers = new Map<string, number>();
+    resolved.forEach((r, i) => {
+        if (!r) return;
+        const top = r.keys[0]!;
+        if (r.keys.length === 1) plainOwner.set(top, i);
+        else if (!parentUsers.has(top)) parentUsers.set(top, i);
+    });
+    spec.columns.forEach((c, i) => {
+        const r = resolved[i];
+        const type = typeOrUndefined(c.type);
+        if (r && /[\u0000-\u001f\u007f`]/.test(r.display))
+            add(`columns[${i}].source`, `may not contain control characters or backticks`);
+        if (r) {
+            const top = r.keys[0]!;
+            if (top.startsWith("_"))
+                add(
+                    `columns[${i}].source`,
+                    `'${r.display}': top-level fields starting with '_' collide with Kafka virtual columns; rename the field in the producer`,
+                );
+            const plain = plainOwner.get(top);
+            if (r.keys.length > 1 && plain !== undefined)
+                add(
+                    `columns[${i}].source`,
+                    `'${r.display}' reads inside field '${top}', which column '${spec.columns[plain]!.name}' reads as a whole; ` +
+                        `read its parts with nested sources instead (e.g. ${formatSourcePath([top, "id"])})`,
+                );
+            if (r.keys.length > 1 && type && NOT_EXTRACTABLE.has(baseName(type)))
+                add(
+                    `columns[${i}].source`,
+                    `a nested source cannot fill a ${type.name} column; read '${top}' at the top level instead`,
+                );
+        }
+        // `SELECT b AS a, c AS b`: ClickHouse resolves the first `b` to the second alias, so a
+        // column named like another column's field would silently read the wrong value.
+        const owner = json ? plainOwner.get(c.name) : undefined;
+        if (owner !== undefined && owner !== i && (c.source ?? c.name) !== c.name)
+            add(
+                `columns[${i}].name`,
+                `column '${c.name}' is named like the field that fills column '${spec.columns[owner]!.name}'; ` +
+                    `the view would read one in place of the other: rename the column`,
+            );
+        if (c.required !== true) return;
+        if (!json)
+            add(
+                `columns[${i}].required`,
+                `'required' applies to JSONEachRow fields; ${spec.format} columns are positional: remove it`,
+            );
+        else if (c.default !== undefined)
+            add(
+                `columns[${i}].required`,
+                `a required column has no default (a message without the field is dead-lettered): remove 'required' or 'default'`,
+            );
+        else if (
+            r &&
+            r.keys.length === 1 &&
+            type &&
+            (CONTAINERS.has(baseName(type)) || NOT_EXTRACTABLE.has(baseName(type)))
+        )
+            add(
+                `columns[${i}].required`,
+                `a top-level ${type.name} field cannot be required: the Kafka table cannot tell a missing one from an empty one; remove 'required' or read it through a nested source`,
+            );
+    });
+    const setting = spec.formatSettings[OBJECTS_AS_STRINGS];
+    if (json && parentUsers.size > 0 && setting !== undefined && !truthy(setting))
+        add(
+            `formatSettings.${OBJECTS_AS_STRINGS}`,
+            `nested sources read objects as JSON text; remove this setting or set it to 1`,
+        );
+    return problems;
+}
+
+/** What the Kafka table and the two views need from the columns' sources. */
+export interface SourceRendering {
+    readonly kafkaColumns: ReadonlyArray<{ readonly name: string; readonly type: string }>;
+    /** The main view's SELECT list, one item per target column, in order. */
+    readonly selectItems: readonly string[];
+    /** Settings the Kafka table needs beyond the stream's own format settings. */
+    readonly kafkaSettings: ReadonlyArray<readonly [string, string]>;
+    /** SQL condition true for a row the target must not take; empty when no row can be rejected. */
+    readonly reject: string;
+    /** SQL String naming what is wrong with a rejected row, for the dead-letter `error` column. */
+    readonly rejectError: string;
+    /** Paths of the fields `reject` checks, as written in the stream file. */
+    readonly checkedFields: readonly string[];
+}
+
+/**
+ * Renders the Kafka columns and view expressions for `columns` (canonical types, defaults already
+ * checked). `kafkaTable` is the quoted, database-qualified Kafka table. Throws SqlInputError for
+ * the first problem `sourceProblems` finds.
+ */
+export function renderSources(spec: SourceInput, kafkaTable: string): SourceRendering {
+    const problem = sourceProblems(spec)[0];
+    if (problem) {
+        const m = /^columns\[(\d+)\]/.exec(problem.path);
+        const column = m ? spec.columns[Number(m[1])]?.name : undefined;
+        throw new SqlInputError(
+            `${column !== undefined ? `column '${column}'` : problem.path}: ${problem.message}`,
+        );
+    }
+    const json = spec.format === "JSONEachRow";
+    const kafkaColumns: Array<{ name: string; type: string }> = [];
+    const kafkaIndex = new Map<string, number>();
+    const addKafka = (name: string, type: string) => {
+        if (!kafkaIndex.has(name)) {
+            kafkaIndex.set(name, kafkaColumns.length);
+            kafkaColumns.push({ name, type });
+        }
+    };
+    const selectItems: string[] = [];
+    const checks: Array<{ cond: string; error: string; field: string }> = [];
+    let nested = false;
+    for (const c of spec.columns) {
+        const type = parseType(c.type);
+        const keys = json ? parseSourcePath(c.source ?? c.name) : [c.source ?? c.name];
+        const display = c.source ?? c.name;
+        const alias = quoteIdent(c.name);
+        const fallback = c.default !== undefined ? `CAST(${c.default} AS ${type.text})` : undefined;
+        const top = keys[0]!;
+        if (keys.length > 1) {
+            nested = true;
+            addKafka(top, "String");
+            const n = nestedColumn(`${kafkaTable}.${quoteIdent(top)}`, keys.slice(1), type);
+            const missingMsg = quoteString(`missing required field ${display}`);
+            const badMsg = quoteString(`field ${display}: value cannot be read as ${type.text}`);
+            if (n.container) {
+                selectItems.push(
+                    `${fallback ? `if(${n.missing}, ${fallback}, ${n.value})` : n.value} AS ${alias}`,
+                );
+                if (c.required)
+                    checks.push({
+                        cond: n.missing,
+                        error: `if(${n.missing}, ${missingMsg}, '')`,
+                        field: display,
+                    });
+                continue;
+            }
+            const value = fallback
+                ? `ifNull(${n.value}, ${fallback})`
+                : c.required || isNullable(type)
+                  ? notNull(n.value, type)
+                  : `ifNull(${n.value}, defaultValueOfTypeName(${quoteString(type.text)}))`;
+            selectItems.push(`${value} AS ${alias}`);
+            // JSONExtract reads any present value as String (numbers, objects as their JSON text).
+            if (!c.required && innerName(type) === "String") continue;
+            checks.push(
+                c.required
+                    ? {
+                          cond: `isNull(${n.value})`,
+                          error: `multiIf(${n.missing}, ${missingMsg}, isNull(${n.value}), ${badMsg}, '')`,
+                          field: display,
+                      }
+                    : {
+                          cond: `isNull(${n.value}) AND NOT ${n.missing}`,
+                          error: `if(isNull(${n.value}) AND NOT ${n.missing}, ${badMsg}, '')`,
+                          field: display,
+                      },
+            );
+            continue;
+        }
+        const src = quoteIdent(top);
+        if (c.required) {
+            // The Kafka column is Nullable so a missing field shows as NULL, not as zero.
+            addKafka(top, absenceType(type, c.name).type);
+            const ref = `${kafkaTable}.${src}`;
+            selectItems.push(`${notNull(ref, type)} AS ${alias}`);
+            checks.push({
+                cond: `isNull(${ref})`,
+                error: `if(isNull(${ref}), ${quoteString(`missing required field ${display}`)}, '')`,
+                field: display,
+            });
+            continue;
+        }
+        // Unchanged since before nested sources: the Kafka engine allows no column defaults, so a
+        // defaulted field's absence must be visible in the Kafka column itself (NULL, or an empty
+        // Array/Map) and the view substitutes the default (cast, so the view's output type is
+        // exactly the target's: ifNull(Nullable(FixedString(3)), 'EUR') alone would be a String).
+        if (fallback === undefined) {
+            addKafka(top, type.text);
+            selectItems.push(top === c.name ? src : `${src} AS ${alias}`);
+            continue;
+        }
+        const absent = absenceType(type, c.name);
+        addKafka(top, absent.type);
+        selectItems.push(
+            `${absent.test === "null" ? `ifNull(${src}, ${fallback})` : `if(empty(${src}), ${fallback}, ${src})`} AS ${alias}`,
+        );
+    }
+    const explicit = spec.formatSettings[OBJECTS_AS_STRINGS];
+    return {
+        kafkaColumns,
+        selectItems,
+        kafkaSettings: nested && explicit === undefined ? [[OBJECTS_AS_STRINGS, "1"]] : [],
+        reject: checks.map((c) => `(${c.cond})`).join(" OR "),
+        rejectError:
+            checks.length === 1
+                ? checks[0]!.error
+                : checks.length > 1
+                  ? `arrayStringConcat(arrayFilter(e -> (e != ''), [${checks.map((c) => c.error).join(", ")}]), '; ')`
+                  : "",
+        checkedFields: checks.map((c) => c.field),
+    };
+}
+
+/** JSONExtract of `keys` inside the raw JSON text in `parent`, and the test for its absence. */
+function nestedColumn(
+    parent: string,
+    keys: readonly string[],
+    type: ChType,
+): { value: string; missing: string; container: boolean } {
+    const path = keys.map(quoteString).join(", ");
+    const container = CONTAINERS.has(type.name);
+    const read = container ? type.text : nullableOf(type);
+    return {
+        value: `JSONExtract(${parent}, ${path}, ${quoteString(read)})`,
+        // JSONType is 'Null' for a missing key, a JSON null, and a parent that is not an object.
+        missing: `(JSONType(${parent}, ${path}) = 'Null')`,
+        container,
+    };
+}
+
+function nullableOf(t: ChType): string {
+    if (t.name === "Nullable") return t.text;
+    if (t.name === "LowCardinality") {
+        const inner = t.args[0] as ChType;
+        return inner.name === "Nullable" ? t.text : `LowCardinality(Nullable(${inner.text}))`;
+    }
+    return `Nullable(${t.text})`;
+}
+
+function isNullable(t: ChType): boolean {
+    return t.name === "Nullable" || (t.name === "LowCardinality" && baseName(t) === "Nullable");
+}
+
+/** A Nullable value as the column type: only applied where rows with NULL are filtered out. */
+function notNull(expr: string, t: ChType): string {
+    return isNullable(t) ? expr : `assumeNotNull(${expr})`;
+}
+
+/**
+ * How a defaulted or required top-level field's absence shows in the Kafka table: NULL in a
+ * Nullable type (JSON's omitted fields and CSV's empty fields become the type's default, NULL), or
+ * empty for Array and Map, which cannot be Nullable.
+ */
+function absenceType(t: ChType, column: string): { type: string; test: "null" | "empty" } {
+    switch (t.name) {
+        case "Nullable":
+        case "LowCardinality":
+            return { type: nullableOf(t), test: "null" };
+        case "Array":
+        case "Map":
+            return { type: t.text, test: "empty" };
+        case "Tuple":
+        case "JSON":
+            throw new SqlInputError(
+                `column '${column}': a default on a ${t.name} column cannot be applied to Kafka messages; drop the default`,
+            );
+        default:
+            return { type: `Nullable(${t.text})`, test: "null" };
+    }
+}
+
+/** The type under LowCardinality (the name of its argument), else the type's own name. */
+function baseName(t: ChType): string {
+    return t.name === "LowCardinality" ? (t.args[0] as ChType).name : t.name;
+}
+
+/** The type under LowCardinality and Nullable wrappers. */
+function innerName(t: ChType): string {
+    return t.name === "LowCardinality" || t.name === "Nullable"
+        ? innerName(t.args[0] as ChType)
+        : t.name;
+}
+
+function typeOrUndefined(text: string): ChType | undefined {
+    try {
+        return parseType(text);
+    } catch {
+        return undefined;
+    }
+}
+
+function truthy(v: string | number | boolean): boolean {
+    return v === true || v === 1 || v === "1" || v === "true";
+}
