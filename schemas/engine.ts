@@ -1,11 +1,14 @@
 /**
  * The embedded ClickHouse engine (chdb, an optional dependency) as the loader's oracle: what a
  * default casts to, which settings and time zones exist. chdb's standalone `query` is synchronous,
- * so the loader stays synchronous; nothing here touches a server or a data directory.
+ * so the loader stays synchronous. Queries are read-only SELECTs over no data (`null()` tables,
+ * `system.*`); nothing here touches a server.
  *
- * The engine is unavailable when chdb is not installed, when `KCS_NO_LOCAL_ENGINE=1`, or while this
- * process has a chdb session open on a data directory (an `embedded` connection: chdb then refuses
- * standalone queries). Callers then fall back to what they can check without it.
+ * chdb binds one engine per process. While this process has one open on a data directory (an
+ * `embedded` connection, the provider's rehearsal engine, a test's engine), chdb refuses standalone
+ * queries; the question then goes to that engine through a second, short-lived session on the same
+ * directory (chdb allows several), with `readonly = 1`. The engine is unavailable when chdb is not
+ * installed or `KCS_NO_LOCAL_ENGINE=1`; callers then fall back to what they can check without it.
  */
 
 /** An engine answer: rows (JSONEachRow), or the engine's error message. */
@@ -13,7 +16,10 @@ export type EngineAnswer =
     | { readonly ok: true; readonly rows: ReadonlyArray<Record<string, unknown>> }
     | { readonly ok: false; readonly error: string };
 
-type Chdb = { query(sql: string, format?: string): string };
+type Chdb = {
+    query(sql: string, format?: string): string;
+    Session: new (path: string) => { query(sql: string, format?: string): string; close(): void };
+};
 
 let chdb: Chdb | null | undefined;
 const answers = new Map<string, EngineAnswer | undefined>();
@@ -42,7 +48,7 @@ export function askEngine(select: string, settings = ""): EngineAnswer | undefin
     if (!engine) return undefined;
     let answer: EngineAnswer | undefined;
     try {
-        const text = engine.query(sql, "JSONEachRow");
+        const text = run(engine, sql);
         answer = {
             ok: true,
             rows: text
@@ -52,19 +58,36 @@ export function askEngine(select: string, settings = ""): EngineAnswer | undefin
         };
     } catch (e) {
         const message = e instanceof Error ? e.message : String(e);
-        // chdb's own refusals ("chdb: a session ... is active") are not answers about the query.
-        if (!/^Code: \d+/.test(message)) return undefined;
+        // chdb's own refusals are not answers about the query.
+        if (!/Code: \d+/.test(message)) return undefined;
         answer = { ok: false, error: engineMessage(message) };
     }
     answers.set(sql, answer);
     return answer;
 }
 
+function run(engine: Chdb, sql: string): string {
+    try {
+        return engine.query(sql, "JSONEachRow");
+    } catch (e) {
+        const busy = /a session \(path='([^']*)'\) is active/.exec(
+            e instanceof Error ? e.message : String(e),
+        );
+        if (!busy) throw e;
+        const session = new engine.Session(busy[1]!);
+        try {
+            return session.query(sql, "JSONEachRow");
+        } finally {
+            session.close();
+        }
+    }
+}
+
 /** The engine's message without the code prefix, the query echo and the version suffix. */
 export function engineMessage(raw: string): string {
     return raw
         .split("\n")[0]!
-        .replace(/^(Code: \d+\. DB::Exception: )+/, "")
+        .replace(/^.*?(Code: \d+\. DB::Exception: )+/, "")
         .replace(/: In scope .*$/, "")
         .replace(/ \(version [^)]*\)/, "")
         .replace(/(\s*\([A-Z_]+\)\.?)+\s*$/, "")

@@ -6,8 +6,10 @@ import * as path from "node:path";
 import { describe, it } from "node:test";
 import { ConfigError } from "../../infra/config";
 import { asUserError } from "../../infra/user-errors";
+import { askEngine } from "../../schemas/engine";
 import { StreamSchemaError } from "../../schemas/loader";
 import { ROOT, installMocks, stackFileConfig } from "./mocks";
+import { CORPUS_DIR, caseText, readCorpus } from "../fixtures/bad-streams";
 
 const ENTRY = path.join(ROOT, "infra", "index.ts");
 
@@ -78,6 +80,38 @@ describe("the program validates everything before registering a resource", () =>
         assert.ok(pulumi.RunError.isInstance(error), "reported as Pulumi's clean error");
         assert.equal(registered, 0);
     });
+});
+
+describe("bad-stream corpus files stop the program with nothing registered", () => {
+    // Two cases of every class (test/fixtures/bad-streams), among the shipped streams: the
+    // document and collision classes, which the provider never sees, are caught here.
+    const cases = readCorpus();
+    const sample = [...new Set(cases.map((c) => c.cls))].flatMap((cls) =>
+        cases.filter((c) => c.cls === cls).slice(0, 2),
+    );
+    const extra = cases.filter((c) =>
+        /billion|huge|default-overflow|setting-unknown|cross-name-kafka/.test(c.file),
+    );
+    const engine = askEngine("SELECT 1") !== undefined;
+    for (const c of [...new Set([...sample, ...extra])]) {
+        const skip = c.needsEngine && !engine ? "needs the embedded engine (chdb)" : false;
+        it(`${c.file} (${c.cls})`, { skip }, async () => {
+            const files: Record<string, string> = { [c.file]: caseText(c) };
+            for (const p of c.with)
+                files[path.basename(p)] = fs.readFileSync(path.join(CORPUS_DIR, p), "utf8");
+            const { registered, error } = await runProgram({
+                ...stackFileConfig("dev"),
+                streamsDir: streamsDirWith(files),
+            });
+            const escaped = c.file.replace(/\./g, "\\.");
+            assert.match(
+                String(error?.message),
+                new RegExp(`${escaped}${c.key ? `: ${c.key.replace(/[.[\]]/g, "\\$&")}` : ""}: `),
+            );
+            assert.ok(pulumi.RunError.isInstance(error), "reported as Pulumi's clean error");
+            assert.equal(registered, 0);
+        });
+    }
 });
 
 describe("validation errors reach the user as Pulumi's clean error; bugs keep their stack", () => {
