@@ -199,6 +199,12 @@ export function createPipeline(
     };
 }
 
+/** The `kubernetes:kubeconfig` stack config when it names a file (it may also hold the text). */
+function providerKubeconfigFile(): string | undefined {
+    const value = new pulumi.Config("kubernetes").get("kubeconfig") ?? "";
+    return value === "" || value.includes("\n") ? undefined : path.resolve(PROJECT_ROOT, value);
+}
+
 /**
  * How the DDL provider reaches ClickHouse. Passwords travel as references (a Kubernetes Secret
  * or a stack secret), resolved by the provider when it runs, so no input holds one.
@@ -213,6 +219,10 @@ function ingestionConnection(
     // The Secret the ClickHouse pods read is the one source of the admin password; a stack may
     // name another user and its Secret instead (a read-only identity for previews).
     const ownUser = config.ingestionUser !== "";
+    // The Secret is read through the kubeconfig the stack's Kubernetes provider is given, so a
+    // stack that names one (`kubernetes:kubeconfig`, as the sandbox does) needs no KUBECONFIG.
+    const kubeconfigFile = providerKubeconfigFile();
+    const kubeconfig = kubeconfigFile ? { kubeconfig: { fromFile: kubeconfigFile } } : {};
     return pulumi
         .all([clickhouse.serviceName, clickhouse.credentialsSecretName])
         .apply(([service, secretName]) => {
@@ -230,6 +240,7 @@ function ingestionConnection(
                       url: config.ingestionUrl,
                       username,
                       password,
+                      ...kubeconfig,
                   }
                 : {
                       kind: "port-forward" as const,
@@ -238,6 +249,7 @@ function ingestionConnection(
                       port: 8123,
                       username,
                       password,
+                      ...kubeconfig,
                   };
         });
 }

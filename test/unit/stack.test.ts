@@ -382,6 +382,23 @@ describe("stack wiring (Pulumi mocks)", () => {
         }
     });
 
+    it("the DDL provider reads the password Secret through the stack's kubernetes:kubeconfig file", async () => {
+        const pulumi = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
+        pulumi.runtime.setConfig("kubernetes:kubeconfig", ".sandbox/kubeconfig.yaml");
+        try {
+            const { resources } = await runStack("dev");
+            for (const r of ofType(resources, "pulumi-nodejs:dynamic/ingestion:StreamIngestion"))
+                assert.deepEqual(r.inputs.connection.kubeconfig, {
+                    fromFile: path.join(ROOT, ".sandbox/kubeconfig.yaml"),
+                });
+        } finally {
+            pulumi.runtime.setConfig("kubernetes:kubeconfig", "");
+        }
+        const { resources } = await runStack("dev");
+        const [r] = ofType(resources, "pulumi-nodejs:dynamic/ingestion:StreamIngestion");
+        assert.equal(r!.inputs.connection.kubeconfig, undefined, "unset: $KUBECONFIG, as before");
+    });
+
     it("embedded ingestion resolves its data path against the project and can point at any broker list", async () => {
         const { resources } = await runStack("dev", {
             ingestionConnection: "embedded",
