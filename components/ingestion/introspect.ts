@@ -302,7 +302,9 @@ export function summarizeState(state: ActualStreamState | undefined): StateSumma
     const db = state.database;
     // The database as a whole qualifier (`db.` or `` `db`. ``), not inside a longer name.
     const qualifier = new RegExp(`(?<![\\w\`])\`?${db}\`?\\.`, "g");
-    const strip = (s: string) => s.replace(qualifier, "<db>.");
+    // The default consumer group embeds the database too (clickhouse-<db>-<stream>).
+    const group = `-${db}-`;
+    const strip = (s: string) => s.replace(qualifier, "<db>.").split(group).join("-<db>-");
     const out: Record<string, unknown> = {};
     for (const role of STREAM_OBJECT_ROLES) {
         const t = state.tables[role];
@@ -317,11 +319,17 @@ export function summarizeState(state: ActualStreamState | undefined): StateSumma
             ...(mergeTree
                 ? { sortingKey: t.sortingKey, partitionKey: t.partitionKey, ttl: t.ttl }
                 : {}),
-            ...(t.engine === "Kafka" ? { settings: t.settings } : {}),
+            ...(t.engine === "Kafka"
+                ? {
+                      settings: Object.fromEntries(
+                          Object.entries(t.settings).map(([k, v]) => [k, strip(v)]),
+                      ),
+                  }
+                : {}),
             ...(t.engine === "MaterializedView"
                 ? { query: strip(t.asSelect), writesTo: strip(t.toTable) }
                 : {}),
-            ...(t.comment ? { comment: t.comment } : {}),
+            ...(t.comment ? { comment: strip(t.comment) } : {}),
         };
     }
     if (state.detached.length) out["detached"] = [...state.detached];
