@@ -192,6 +192,13 @@ export interface SourceRendering {
     readonly rejectError: string;
     /** Paths of the fields `reject` checks, as written in the stream file. */
     readonly checkedFields: readonly string[];
+    /**
+     * SQL String: the message rebuilt as JSON from the fields the Kafka table read (unknown fields
+     * are not kept). The engine fills `_raw_message` only for messages it could not parse, so a
+     * row rejected by a source check needs this to show what arrived; topic, partition and offset
+     * point at the original while the topic retains it.
+     */
+    readonly rebuiltMessage: string;
 }
 
 /**
@@ -219,7 +226,7 @@ export function renderSources(spec: SourceInput, kafkaTable: string): SourceRend
     };
     const selectItems: string[] = [];
     const checks: Array<{ cond: string; error: string; field: string }> = [];
-    let nested = false;
+    const parents = new Set<string>();
     for (const c of spec.columns) {
         const type = parseType(c.type);
         const keys = json ? parseSourcePath(c.source ?? c.name) : [c.source ?? c.name];
@@ -228,7 +235,7 @@ export function renderSources(spec: SourceInput, kafkaTable: string): SourceRend
         const fallback = c.default !== undefined ? `CAST(${c.default} AS ${type.text})` : undefined;
         const top = keys[0]!;
         if (keys.length > 1) {
-            nested = true;
+            parents.add(top);
             addKafka(top, "String");
             const n = nestedColumn(`${kafkaTable}.${quoteIdent(top)}`, keys.slice(1), type);
             const missingMsg = quoteString(`missing required field ${display}`);
@@ -296,11 +303,23 @@ export function renderSources(spec: SourceInput, kafkaTable: string): SourceRend
             `${absent.test === "null" ? `ifNull(${src}, ${fallback})` : `if(empty(${src}), ${fallback}, ${src})`} AS ${alias}`,
         );
     }
+    const fields = kafkaColumns.map(({ name, type }) => {
+        const ref = `${kafkaTable}.${quoteIdent(name)}`;
+        // A parent holds the value's JSON text; a scalar string arrives unquoted, a missing one
+        // empty. toJSONString(NULL) is NULL, which would empty the whole concat.
+        const value = parents.has(name)
+            ? `if(${ref} = '', 'null', if(isValidJSON(${ref}), ${ref}, toJSONString(${ref})))`
+            : isNullable(parseType(type))
+              ? `if(isNull(${ref}), 'null', toJSONString(assumeNotNull(${ref})))`
+              : `toJSONString(${ref})`;
+        return `${quoteString(`${JSON.stringify(name)}:`)}, ${value}`;
+    });
     const explicit = spec.formatSettings[OBJECTS_AS_STRINGS];
     return {
         kafkaColumns,
         selectItems,
-        kafkaSettings: nested && explicit === undefined ? [[OBJECTS_AS_STRINGS, "1"]] : [],
+        kafkaSettings:
+            parents.size > 0 && explicit === undefined ? [[OBJECTS_AS_STRINGS, "1"]] : [],
         reject: checks.map((c) => `(${c.cond})`).join(" OR "),
         rejectError:
             checks.length === 1
@@ -309,6 +328,7 @@ export function renderSources(spec: SourceInput, kafkaTable: string): SourceRend
                   ? `arrayStringConcat(arrayFilter(e -> (e != ''), [${checks.map((c) => c.error).join(", ")}]), '; ')`
                   : "",
         checkedFields: checks.map((c) => c.field),
+        rebuiltMessage: `concat('{', ${fields.join(", ',', ")}, '}')`,
     };
 }
 

@@ -469,9 +469,13 @@ function buildDesired(spec: StreamSpec, options: PlanOptions, group?: string): D
           ? ` WHERE throwIf(${reject}, ${quoteString(`stream ${spec.name}: a message lacks a required field or has a value that cannot be read (checked: ${sources.checkedFields.join(", ")}); onError: deadLetter keeps such messages in ${names.dlq}`)}) = 0`
           : "";
     const mvSelect = `SELECT ${sources.selectItems.join(", ")} FROM ${kafkaRef}${mvWhere}`;
+    const rejected: Readonly<Record<string, string>> = {
+        error: sources.rejectError,
+        raw_message: sources.rebuiltMessage,
+    };
     const dlqItems = DLQ_COLUMNS.map((c) =>
-        c.name === "error" && reject
-            ? `if(length(_error) > 0, _error, ${sources.rejectError}) AS ${quoteIdent(c.name)}`
+        reject && rejected[c.name] !== undefined
+            ? `if(length(_error) > 0, ${c.select}, ${rejected[c.name]}) AS ${quoteIdent(c.name)}`
             : `${c.select} AS ${quoteIdent(c.name)}`,
     );
     const dlqSelect = `SELECT ${dlqItems.join(", ")} FROM ${kafkaRef} WHERE length(_error) > 0${reject ? ` OR ${reject}` : ""}`;

@@ -303,6 +303,22 @@ describe("renderSources", () => {
         assert.deepEqual(r.checkedFields, ["u.a", "u.b"]);
     });
 
+    it("rebuilds the message from the fields read, for dead letters the engine parsed", () => {
+        const r = render(
+            stream([
+                { name: "a", type: "UInt8", required: true },
+                { name: "b", type: "String", source: "u.b" },
+                { name: "c", type: "String", source: 'q"' },
+            ]),
+        );
+        assert.equal(
+            r.rebuiltMessage,
+            `concat('{', '"a":', if(isNull(${K}.\`a\`), 'null', toJSONString(assumeNotNull(${K}.\`a\`))), ',', ` +
+                `'"u":', if(${K}.\`u\` = '', 'null', if(isValidJSON(${K}.\`u\`), ${K}.\`u\`, toJSONString(${K}.\`u\`))), ',', ` +
+                `'"q\\\\"":', toJSONString(${K}.\`q"\`), '}')`,
+        );
+    });
+
     it("keeps the stream's own objects-as-strings setting instead of adding one", () => {
         const r = render(
             stream([{ name: "a", type: "UInt8", source: "u.a" }], {
