@@ -98,7 +98,7 @@ export const configSchema = z
             .enum(["upstream", "path"])
             .default("upstream")
             .describe(
-                "upstream: CRDs from the Helm chart; path: apply the CRD YAML files in strimziCrdPath.",
+                "upstream: the release's CRD file (strimzi-crds-<version>.yaml), applied by the stack so a version bump updates them; path: the CRD YAML files in strimziCrdPath.",
             ),
         strimziCrdPath: z
             .string()
@@ -147,6 +147,12 @@ export const configSchema = z
             .string()
             .default("")
             .describe("Storage class for ClickHouse volumes; empty uses the cluster default."),
+        clickhouseVolumeRetention: z
+            .enum(["Retain", "Delete"])
+            .default("Retain")
+            .describe(
+                "ClickHouse PVCs when the StatefulSet is deleted or scaled down (persistentVolumeClaimRetentionPolicy); deleting the namespace deletes them regardless.",
+            ),
         clickhouseEphemeralStorage: z
             .boolean()
             .default(false)
@@ -164,6 +170,13 @@ export const configSchema = z
             .regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lower-case snake_case identifier")
             .default("ingest")
             .describe("Database holding the ingestion tables."),
+
+        protectData: z
+            .boolean()
+            .default(false)
+            .describe(
+                "Pulumi protect on what holds data (namespace, Kafka cluster, node pools and topics, ClickHouse StatefulSet): destroy and replacements stop there until it is turned off.",
+            ),
 
         ingestionEnabled: z.boolean().default(true).describe("Apply the streams' ingestion DDL."),
         ingestionConnection: z

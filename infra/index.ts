@@ -16,3 +16,4 @@ export const kafkaCredentialsSecret = outputs.kafkaCredentialsSecret;
 export const clickhouseEndpoint = outputs.clickhouseEndpoint;
 export const clickhouseCredentialsSecret = outputs.clickhouseCredentialsSecret;
 export const streamNames = outputs.streams;
+export const onDestroy = outputs.onDestroy;

@@ -6,6 +6,7 @@ import { ExternalKafkaTopics, KafkaCluster, StrimziOperator } from "../component
 import * as path from "node:path";
 import type { LoadedStream } from "../schemas/model";
 import type { StackConfig, StackSecrets } from "./config";
+import { DestroyImpact, destroyImpact } from "./destroy";
 
 /** What the stack exports: addresses and the names of Secrets, never their values. */
 export interface PipelineOutputs {
@@ -15,6 +16,8 @@ export interface PipelineOutputs {
     readonly clickhouseEndpoint: pulumi.Output<string>;
     readonly clickhouseCredentialsSecret: pulumi.Output<string>;
     readonly streams: string[];
+    /** What `pulumi destroy` deletes and keeps with this config (shown by every preview). */
+    readonly onDestroy: DestroyImpact;
     /** Per stream: the SQL the next update runs (what `pulumi preview --diff` shows). */
     readonly ingestionPlans: pulumi.Output<Record<string, string[]>>;
 }
@@ -34,8 +37,12 @@ export function createPipeline(
 ): PipelineOutputs {
     const specs = streams.map((s) => s.spec);
     const ns = config.createNamespace
-        ? new k8s.core.v1.Namespace("namespace", { metadata: { name: config.namespace } }).metadata
-              .name
+        ? new k8s.core.v1.Namespace(
+              "namespace",
+              { metadata: { name: config.namespace } },
+              // Deleting the namespace deletes every PVC in it.
+              { protect: config.protectData },
+          ).metadata.name
         : pulumi.output(config.namespace);
 
     let kafkaBootstrapServers: pulumi.Output<string>;
@@ -72,6 +79,7 @@ export function createPipeline(
                 plainListener: config.kafkaPlainListener,
                 metrics: config.kafkaMetrics,
                 waitForReady: config.kafkaWaitForReady,
+                protectData: config.protectData,
                 streams: specs,
                 clickhouseDatabase: config.clickhouseDatabase,
             },
@@ -142,6 +150,8 @@ export function createPipeline(
                   size: config.clickhouseStorageSize,
                   storageClass: config.clickhouseStorageClass,
               },
+        volumeRetention: config.clickhouseVolumeRetention,
+        protectData: config.protectData,
         cpu: config.clickhouseCpu,
         memory: config.clickhouseMemory,
         logLevel: config.clickhouseLogLevel,
@@ -189,6 +199,7 @@ export function createPipeline(
         clickhouseEndpoint: clickhouse.httpEndpoint,
         clickhouseCredentialsSecret: clickhouse.credentialsSecretName,
         streams: specs.map((s) => s.name),
+        onDestroy: destroyImpact(config),
         ingestionPlans: pulumi
             .all(
                 Object.entries(ingestion).map(([n, r]) =>

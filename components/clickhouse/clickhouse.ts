@@ -22,6 +22,14 @@ export interface ClickHouseArgs {
     readonly replicas?: number;
     readonly storage:
         { ephemeral: true } | { ephemeral: false; size: string; storageClass: string };
+    /**
+     * What happens to the data PVCs when the StatefulSet is deleted or scaled down
+     * (`persistentVolumeClaimRetentionPolicy`). Deleting the namespace deletes them regardless.
+     * @default "Retain"
+     */
+    readonly volumeRetention?: "Retain" | "Delete";
+    /** Pulumi `protect` on the StatefulSet, so destroy and replacement stop before the data. @default false */
+    readonly protectData?: boolean;
     readonly cpu: string;
     readonly memory: string;
     /** @default "information" */
@@ -254,6 +262,14 @@ export class ClickHouse extends pulumi.ComponentResource {
                             volumes,
                         },
                     },
+                    ...(args.storage.ephemeral
+                        ? {}
+                        : {
+                              persistentVolumeClaimRetentionPolicy: {
+                                  whenDeleted: args.volumeRetention ?? "Retain",
+                                  whenScaled: args.volumeRetention ?? "Retain",
+                              },
+                          }),
                     volumeClaimTemplates: args.storage.ephemeral
                         ? []
                         : [
@@ -270,7 +286,7 @@ export class ClickHouse extends pulumi.ComponentResource {
                           ],
                 },
             },
-            parent,
+            { parent: this, protect: args.protectData ?? false },
         );
 
         new k8s.policy.v1.PodDisruptionBudget(

@@ -42,6 +42,11 @@ export interface KafkaClusterArgs {
     readonly clickhouseDatabase: string;
     /** Kafka user for ClickHouse. @default "clickhouse" */
     readonly consumerUser?: string;
+    /**
+     * Pulumi `protect` on what holds data: the Kafka CR, its node pools and the topics (the Topic
+     * Operator deletes a topic with its KafkaTopic). @default false
+     */
+    readonly protectData?: boolean;
 }
 
 /**
@@ -65,6 +70,7 @@ export class KafkaCluster extends pulumi.ComponentResource {
     constructor(name: string, args: KafkaClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kafka-clickhouse:kafka:KafkaCluster", name, {}, opts);
         const parent = { parent: this };
+        const data = { parent: this, protect: args.protectData ?? false };
         const waitForReady = args.waitForReady ?? true;
         const sizing = { brokers: args.brokers, controllers: args.controllers ?? 0 };
         const cluster = args.clusterName;
@@ -101,7 +107,7 @@ export class KafkaCluster extends pulumi.ComponentResource {
             return new k8s.apiextensions.CustomResource(
                 `${name}-pool-${meta.name}`,
                 withNamespace(manifest, args.namespace) as k8s.apiextensions.CustomResourceArgs,
-                parent,
+                data,
             );
         });
 
@@ -121,7 +127,7 @@ export class KafkaCluster extends pulumi.ComponentResource {
                 }),
                 args.namespace,
             ) as k8s.apiextensions.CustomResourceArgs,
-            { parent: this, dependsOn: [...dependsOn, ...pools] },
+            { ...data, dependsOn: [...dependsOn, ...pools] },
         );
 
         const { replicationFactor } = replicationFor(args.brokers);
@@ -139,7 +145,7 @@ export class KafkaCluster extends pulumi.ComponentResource {
                     }),
                     args.namespace,
                 ) as k8s.apiextensions.CustomResourceArgs,
-                { parent: this, dependsOn: [kafka] },
+                { ...data, dependsOn: [kafka] },
             );
         }
 

@@ -1,4 +1,10 @@
 export { KafkaCluster, KafkaClusterArgs } from "./cluster";
 export { ExternalKafkaTopics, ExternalKafkaArgs } from "./external";
-export { StrimziOperator, StrimziOperatorArgs, STRIMZI_CHART, crdFiles } from "./operator";
+export {
+    StrimziOperator,
+    StrimziOperatorArgs,
+    STRIMZI_CHART,
+    crdFiles,
+    strimziCrdUrl,
+} from "./operator";
 export * from "./manifests";

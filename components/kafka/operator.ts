@@ -6,14 +6,23 @@ import * as path from "node:path";
 /** The Strimzi operator's Helm chart (OCI). */
 export const STRIMZI_CHART = "oci://quay.io/strimzi-helm/strimzi-kafka-operator";
 
+/**
+ * The CRD file Strimzi publishes with each release (its chart's README points Helm users at it,
+ * because Helm installs CRDs once and never upgrades them).
+ */
+export function strimziCrdUrl(version: string): string {
+    return `https://github.com/strimzi/strimzi-kafka-operator/releases/download/${version}/strimzi-crds-${version}.yaml`;
+}
+
 export interface StrimziOperatorArgs {
     readonly namespace: pulumi.Input<string>;
     /** Chart version. @default "1.2.0" */
     readonly chartVersion?: string;
     /**
-     * Where the CRDs come from: "upstream" lets the chart install them; "path" applies the YAML
-     * files of `crdPath` (server-side apply) and installs the chart without its CRDs.
-     * @default "upstream"
+     * Where the CRDs come from: "upstream" is the release's CRD file ({@link strimziCrdUrl});
+     * "path" the YAML files of `crdPath`. Either way the stack applies them (server-side apply)
+     * and installs the chart without its CRDs, so a version bump updates them, which a Helm
+     * release never does. @default "upstream"
      */
     readonly crdSource?: "upstream" | "path";
     readonly crdPath?: string;
@@ -22,7 +31,8 @@ export interface StrimziOperatorArgs {
 /**
  * The Strimzi cluster operator, watching the stack's namespace. Custom resources depend on this
  * component, so `pulumi destroy` deletes them before the operator and no finalizer is left
- * without an operator to clear it.
+ * without an operator to clear it. The CRDs are kept on destroy (`retainOnDelete`): deleting a
+ * CRD deletes every Kafka of that kind in the whole cluster, other stacks' included.
  */
 export class StrimziOperator extends pulumi.ComponentResource {
     /** Resources the Kafka CRs must wait for. */
@@ -31,28 +41,33 @@ export class StrimziOperator extends pulumi.ComponentResource {
     constructor(name: string, args: StrimziOperatorArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kafka-clickhouse:kafka:StrimziOperator", name, {}, opts);
         const crdSource = args.crdSource ?? "upstream";
-        const ready: pulumi.Resource[] = [];
-        if (crdSource === "path") {
-            ready.push(
-                new k8s.yaml.v2.ConfigGroup(
-                    `${name}-crds`,
-                    { files: crdFiles(args.crdPath ?? "") },
-                    { parent: this },
-                ),
-            );
-        }
+        const version = args.chartVersion ?? "1.2.0";
+        const crdOpts = { parent: this, retainOnDelete: true };
+        const crds =
+            crdSource === "path"
+                ? new k8s.yaml.v2.ConfigGroup(
+                      `${name}-crds`,
+                      { files: crdFiles(args.crdPath ?? "") },
+                      crdOpts,
+                  )
+                : new k8s.yaml.v2.ConfigFile(
+                      `${name}-crds`,
+                      { file: strimziCrdUrl(version) },
+                      crdOpts,
+                  );
+        const ready: pulumi.Resource[] = [crds];
         ready.push(
             new k8s.helm.v3.Release(
                 `${name}-chart`,
                 {
                     chart: STRIMZI_CHART,
-                    version: args.chartVersion ?? "1.2.0",
+                    version,
                     namespace: args.namespace,
-                    skipCrds: crdSource === "path",
+                    skipCrds: true,
                     values: { watchNamespaces: [], replicas: 1 },
                     atomic: true,
                 },
-                { parent: this, dependsOn: [...ready] },
+                { parent: this, dependsOn: [crds] },
             ),
         );
         this.ready = ready;

@@ -11,6 +11,9 @@ export interface Recorded {
     readonly type: string;
     readonly name: string;
     readonly inputs: Record<string, any>;
+    /** The `protect` and `retainOnDelete` options the engine received (inherited ones included). */
+    readonly protect: boolean;
+    readonly retainOnDelete: boolean;
 }
 
 export const ROOT = path.resolve(__dirname, "..", "..");
@@ -26,10 +29,19 @@ export function mockPassword(name: string): string {
  */
 export function installMocks(stack: string): Recorded[] {
     const recorded: Recorded[] = [];
+    // The mocks see no resource options: read them from the registration request itself.
+    const options = new Map<string, { protect: boolean; retainOnDelete: boolean }>();
     pulumi.runtime.setMocks(
         {
             newResource(args: pulumi.runtime.MockResourceArgs) {
-                recorded.push({ type: args.type, name: args.name, inputs: args.inputs });
+                const opts = options.get(`${args.type}::${args.name}`);
+                recorded.push({
+                    type: args.type,
+                    name: args.name,
+                    inputs: args.inputs,
+                    protect: opts?.protect ?? false,
+                    retainOnDelete: opts?.retainOnDelete ?? false,
+                });
                 const state: Record<string, unknown> = { ...args.inputs };
                 if (args.type === "random:index/randomPassword:RandomPassword")
                     state.result = mockPassword(args.name);
@@ -49,7 +61,25 @@ export function installMocks(stack: string): Recorded[] {
         stack,
         false,
     );
+    const monitor = pulumi.runtime.getMonitor() as unknown as {
+        registerResource(req: RegisterRequest, callback: unknown): void;
+    };
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req, callback) => {
+        options.set(`${req.getType()}::${req.getName()}`, {
+            protect: req.getProtect() === true,
+            retainOnDelete: req.getRetainondelete() === true,
+        });
+        register(req, callback);
+    };
     return recorded;
+}
+
+interface RegisterRequest {
+    getType(): string;
+    getName(): string;
+    getProtect(): boolean | undefined;
+    getRetainondelete(): boolean | undefined;
 }
 
 /** The config a stack file sets, as raw strings keyed without the project prefix. */

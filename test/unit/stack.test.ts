@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { loadStreams } from "../../schemas/loader";
 import { strimziCrdDir } from "../harness/strimzi";
-import { ROOT, Recorded, ofType, runStack, strimzi } from "./mocks";
+import { parseConfig } from "../../infra/config";
+import { destroyImpact } from "../../infra/destroy";
+import { ROOT, Recorded, ofType, runStack, stackFileConfig, strimzi } from "./mocks";
 import * as path from "node:path";
 
 const STREAMS = loadStreams(path.join(ROOT, "schemas/streams")).map((s) => s.spec);
@@ -285,6 +287,65 @@ describe("stack wiring (Pulumi mocks)", () => {
         assert.equal((group!.inputs.files as string[]).length, 6);
     });
 
+    it("strimziInstall: the stack applies the release's CRD file (a version bump updates them) and keeps it on destroy", async () => {
+        const { resources } = await runStack("prod", { strimziChartVersion: "1.3.0" });
+        const [crds] = ofType(resources, "kubernetes:yaml/v2:ConfigFile");
+        assert.equal(
+            crds!.inputs.file,
+            "https://github.com/strimzi/strimzi-kafka-operator/releases/download/1.3.0/strimzi-crds-1.3.0.yaml",
+        );
+        assert.equal(crds!.retainOnDelete, true, "deleting a CRD deletes every CR of its kind");
+        const [release] = ofType(resources, "kubernetes:helm.sh/v3:Release");
+        assert.equal(release!.inputs.version, "1.3.0");
+        assert.equal(release!.inputs.skipCrds, true, "Helm would install them once, never upgrade");
+        const path = await runStack("prod", {
+            strimziCrdSource: "path",
+            strimziCrdPath: strimziCrdDir(),
+        });
+        const [group] = ofType(path.resources, "kubernetes:yaml/v2:ConfigGroup");
+        assert.equal(group!.retainOnDelete, true);
+        assert.equal(ofType(path.resources, "kubernetes:yaml/v2:ConfigFile").length, 0);
+    });
+
+    it("prod protects what holds data; dev protects nothing", async () => {
+        const isData = (r: Recorded) =>
+            r.type === "kubernetes:core/v1:Namespace" ||
+            r.type === "kubernetes:apps/v1:StatefulSet" ||
+            ["Kafka", "KafkaNodePool", "KafkaTopic"].some(
+                (k) => r.type === `kubernetes:kafka.strimzi.io/v1:${k}`,
+            );
+        const prod = (await runStack("prod")).resources;
+        const data = prod.filter(isData);
+        assert.equal(data.length, 1 + 1 + 1 + 2 + STREAMS.length);
+        for (const r of data) assert.equal(r.protect, true, `${r.type} ${r.name}`);
+        for (const r of prod.filter((x) => !isData(x) && x.type.startsWith("kubernetes:")))
+            assert.equal(r.protect, false, `${r.type} ${r.name} holds no data`);
+        for (const r of (await runStack("dev")).resources)
+            assert.equal(r.protect, false, `${r.type} ${r.name}`);
+    });
+
+    it("ClickHouse PVCs: retention policy Retain by default, Delete when asked, none on emptyDir", async () => {
+        const sts = async (overrides: Record<string, string>) =>
+            ofType(
+                (await runStack("prod", overrides)).resources,
+                "kubernetes:apps/v1:StatefulSet",
+            )[0]!.inputs.spec;
+        assert.deepEqual((await sts({})).persistentVolumeClaimRetentionPolicy, {
+            whenDeleted: "Retain",
+            whenScaled: "Retain",
+        });
+        assert.deepEqual(
+            (await sts({ clickhouseVolumeRetention: "Delete" }))
+                .persistentVolumeClaimRetentionPolicy,
+            { whenDeleted: "Delete", whenScaled: "Delete" },
+        );
+        assert.equal(
+            (await sts({ clickhouseEphemeralStorage: "true" }))
+                .persistentVolumeClaimRetentionPolicy,
+            undefined,
+        );
+    });
+
     it("external mode: topics through @pulumi/kafka, no Strimzi resources, ClickHouse gets SASL from a Secret", async () => {
         const { resources, outputs } = await runStack(
             "dev",
@@ -328,6 +389,8 @@ describe("stack wiring (Pulumi mocks)", () => {
             clickhouseEndpoint: "http://clickhouse.kcs-dev.svc:8123",
             clickhouseCredentialsSecret: "clickhouse-credentials",
             streams: STREAMS.map((s) => s.name),
+            // Text only; its cases are in destroy.test.ts.
+            onDestroy: destroyImpact(parseConfig(stackFileConfig("dev"), "dev")),
             // Under mocks the dynamic provider does not run, so no plan is computed.
             ingestionPlans: Object.fromEntries(STREAMS.map((s) => [s.name, []])),
         });
