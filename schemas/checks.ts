@@ -5,6 +5,7 @@
  * topics, consumer groups). Each problem names the key and the fix; the loader adds the file.
  */
 import { askEngine, engineNames } from "./engine";
+import { canonicalExpression } from "./expr";
 import { IDENTIFIER, LoadedStream, StreamSpec } from "./model";
 import { defaultConsumerGroup, legacyConsumerGroup, streamObjectNames } from "./naming";
 import { quoteIdent, quoteString } from "./sql";
@@ -208,13 +209,16 @@ export function engineProblems(spec: StreamSpec): KeyProblem[] {
     spec.columns.forEach((c, i) => {
         if (c.default === undefined) return;
         const type = types[i]!;
+        // The default as the planner renders it into DDL (from the parsed expression), so the
+        // engine judges exactly what the server would get.
+        const rendered = canonicalExpression(c.default, { field: "default", columns: [] });
         // No rows: constants are still folded, so a literal that cannot become the type fails;
         // column references are checked for their types only.
-        let answer = askEngine(`SELECT CAST((${c.default}) AS ${type}) FROM null(${structure})`);
+        let answer = askEngine(`SELECT CAST((${rendered}) AS ${type}) FROM null(${structure})`);
         // CAST wraps integers silently (300 -> UInt8 is 44); accurateCast refuses what does not fit.
         if (answer?.ok && INTEGER.test(baseName(type)))
             answer = askEngine(
-                `SELECT accurateCast((${c.default}), ${quoteString(type)}) FROM null(${structure})`,
+                `SELECT accurateCast((${rendered}), ${quoteString(type)}) FROM null(${structure})`,
             );
         if (answer && !answer.ok)
             problems.push({
