@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { ColumnSpec, StreamSpec } from "./model";
+import { parseSourcePath } from "./sources";
 import { ChType, parseType } from "./sql";
 
 /**
@@ -139,7 +140,12 @@ export function sampleMessages(
             spec.columns.forEach((c, j) => {
                 // Fields with a default are sometimes left out, as real producers do.
                 if (c.default !== undefined && random() < 0.2) return;
-                obj[c.source ?? c.name] = values[j];
+                // A dotted source is a path into nested objects (schemas/sources.ts).
+                const keys = parseSourcePath(c.source ?? c.name);
+                let into = obj;
+                for (const k of keys.slice(0, -1))
+                    into = (into[k] ??= {}) as Record<string, unknown>;
+                into[keys.at(-1)!] = values[j];
             });
             const text = JSON.stringify(obj);
             out.push(

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { loadStreams } from "../../schemas/loader";
+import { loadStreams, validateStream } from "../../schemas/loader";
 import { sampleMessages } from "../../schemas/sample";
 
 describe("sample messages", () => {
@@ -28,6 +28,32 @@ describe("sample messages", () => {
             assert.deepEqual(again.map(strip), messages.map(strip));
         });
     }
+
+    it("dotted sources become nested objects", () => {
+        const { spec } = validateStream(
+            {
+                name: "n",
+                topic: { name: "n" },
+                columns: [
+                    { name: "id", type: "UInt64" },
+                    { name: "uid", type: "UInt32", source: "user.id", required: true },
+                    { name: "city", type: "String", source: "user.address.city" },
+                    { name: "dotted", type: "String", source: "a\\.b" },
+                ],
+                orderBy: ["id"],
+            },
+            "n.yaml",
+        );
+        for (const m of sampleMessages(spec, 20, { seed: 3 })) {
+            const obj = JSON.parse(m) as {
+                user: { id: unknown; address: { city: unknown } };
+                "a.b": unknown;
+            };
+            assert.equal(typeof obj.user.id, "number", m);
+            assert.equal(typeof obj.user.address.city, "string", m);
+            assert.equal(typeof obj["a.b"], "string", m);
+        }
+    });
 
     it("every n-th message is malformed when asked", () => {
         const [stream] = loadStreams();
