@@ -178,6 +178,9 @@ export const CASE_INSENSITIVE: ReadonlySet<string> = new Set([
     "coalesce", "ifNull", "nullIf", "isNull",
 ]); // prettier-ignore
 
+/** Functions ClickHouse's parser reads with special syntax, which needs these many arguments. */
+const MIN_ARGS: Readonly<Record<string, number>> = { substring: 2, position: 2 };
+
 const BY_LOWER = new Map(FUNCTIONS.map((f) => [f.toLowerCase(), f]));
 
 /** Functions whose result is a Date or DateTime (for the TTL shape check). */
@@ -298,6 +301,11 @@ function lex(input: string): Token[] {
             if (!NUMBER.test(text) || text.length > 40) {
                 fail(
                     `'${text}' at character ${at} is not a number ClickHouse reads plainly: use digits, an optional .fraction and exponent (no leading zeros, hex or suffixes, at most 40 characters)`,
+                );
+            }
+            if (!Number.isFinite(Number(text))) {
+                fail(
+                    `'${text}' at character ${at} is out of the range of Float64; ClickHouse rejects it`,
                 );
             }
             tokens.push({ kind: "number", text, at });
@@ -781,6 +789,10 @@ class Parser {
             } while (this.isOp(","));
         }
         this.expectOp(")", `to close the arguments of ${canonical}`);
+        const min = MIN_ARGS[canonical] ?? 0;
+        if (args.length < min) {
+            fail(`function '${t.text}' at character ${t.at} takes at least ${min} arguments`);
+        }
         if (this.isOp("(")) {
             fail(`${show(this.peek())}: parametric calls f(p)(x) are not allowed`);
         }

@@ -161,8 +161,16 @@ export function exprTree(columns: readonly string[], maxDepth = 5): fc.Arbitrary
                     )
                     .map((c) => ({ kind: "case" as const, ...c })),
                 fc
-                    .tuple(fc.constantFrom(...FUNCTIONS), fc.array(sub, { maxLength: 3 }))
-                    .map(([name, args]) => ({ kind: "call" as const, name, args })),
+                    .tuple(fc.constantFrom(...FUNCTIONS), fc.array(sub, { maxLength: 3 }), sub, sub)
+                    .map(([name, args, a, b]) => ({
+                        kind: "call" as const,
+                        name,
+                        // substring and position have a syntax of their own: two arguments at least
+                        args:
+                            ["substring", "position"].includes(name) && args.length < 2
+                                ? [a, b]
+                                : args,
+                    })),
             ),
         };
     });
@@ -193,6 +201,15 @@ export function ttlTree(columns: readonly string[]): fc.Arbitrary<Expr> {
  */
 export function renderFullyParenthesized(e: Expr): string {
     const p = (x: Expr) => `(${renderFullyParenthesized(x)})`;
+    // The engine flattens a chain of AND, OR or || into one n-ary call (and(a, b, c)), but not
+    // one whose first operand is parenthesized: keep the chain so both spellings read alike.
+    const chain = (x: Expr) =>
+        (e.kind === "logical" || e.kind === "arith") &&
+        x.kind === e.kind &&
+        x.op === e.op &&
+        (e.op === "AND" || e.op === "OR" || e.op === "||")
+            ? renderFullyParenthesized(x)
+            : p(x);
     switch (e.kind) {
         case "number":
             return e.text;
@@ -209,8 +226,9 @@ export function renderFullyParenthesized(e: Expr): string {
         case "not":
             return `NOT ${p(e.arg)}`;
         case "logical":
-        case "compare":
         case "arith":
+            return `${chain(e.left)} ${e.op} ${p(e.right)}`;
+        case "compare":
             return `${p(e.left)} ${e.op} ${p(e.right)}`;
         case "like":
             return `${p(e.arg)} ${e.negated ? "NOT " : ""}${e.op} ${p(e.pattern)}`;

@@ -198,6 +198,8 @@ describe("hostile and invalid expressions are rejected with the token and the fi
         ["orderBy", "1.", /'1\.' .*not a number/],
         ["orderBy", "1x", /'1x' .*not a number/],
         ["orderBy", "1e", /not a number/],
+        ["orderBy", "[1.5e309]", /'1\.5e309' at character 1 is out of the range of Float64/],
+        ["orderBy", "-1e400", /out of the range of Float64/],
         ["orderBy", "1" + "0".repeat(40), /not a number .*at most 40 characters/],
         // shapes
         ["orderBy", "", /expression is empty/],
@@ -214,6 +216,8 @@ describe("hostile and invalid expressions are rejected with the token and the fi
         ["orderBy", "INTERVAL 1 FORTNIGHT", /INTERVAL unit must be one of SECOND, MINUTE/],
         ["orderBy", "INTERVAL 1.5 DAY", /INTERVAL takes a whole number/],
         ["orderBy", "[1, 2", /expected '\]' to close the array/],
+        ["orderBy", "substring(kind)", /function 'substring' at character 0 takes at least 2 arguments/],
+        ["orderBy", "POSITION()", /function 'POSITION' .*at least 2 arguments/],
     ]; // prettier-ignore
     for (const [field, input, message] of cases) {
         it(`${field}: ${JSON.stringify(input)}`, () => {
