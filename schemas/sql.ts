@@ -1,7 +1,7 @@
 /**
- * SQL safety for the pieces of SQL a stream file may carry: ClickHouse types and short
- * expressions (ORDER BY, PARTITION BY, TTL, column defaults). Both are checked by a tokenizer
- * rather than by regexes so that nothing outside a small grammar reaches generated DDL.
+ * SQL safety for the pieces of SQL a stream file may carry: the tokenizer the type parser reads,
+ * and quoting. Expressions (ORDER BY, PARTITION BY, TTL, column defaults) have a grammar of their
+ * own in `./expr`, which renders them from a parse tree.
  */
 
 export class SqlInputError extends Error {}
@@ -82,127 +82,6 @@ export function tokenize(input: string): Token[] {
     }
     return tokens;
 }
-
-/** Keywords that would turn an expression into something else (a subquery, a clause, a statement). */
-const FORBIDDEN_WORDS = new Set([
-    "select",
-    "from",
-    "settings",
-    "format",
-    "into",
-    "union",
-    "with",
-    "drop",
-    "alter",
-    "insert",
-    "attach",
-    "detach",
-    "system",
-    "kill",
-    "grant",
-    "revoke",
-    "create",
-    "delete",
-    "truncate",
-    "rename",
-    "optimize",
-    "set",
-]);
-/** Table functions and functions that read outside the row; never needed in a column expression. */
-const FORBIDDEN_FUNCTIONS = new Set([
-    "file",
-    "url",
-    "s3",
-    "remote",
-    "remotesecure",
-    "cluster",
-    "mysql",
-    "postgresql",
-    "executable",
-    "input",
-    "dictget",
-    "joinget",
-    "hdfs",
-    "azureblobstorage",
-    "sleep",
-    "sleepeachrow",
-    "throwif",
-]);
-
-/**
- * Validates a short SQL expression (ORDER BY item, PARTITION BY, TTL, DEFAULT) and returns it
- * normalised (tokens joined by single spaces where needed). Throws SqlInputError with the reason.
- */
-export function checkExpression(expr: string): string {
-    const tokens = tokenize(expr);
-    if (tokens.length === 0) throw new SqlInputError("expression is empty");
-    let depth = 0;
-    tokens.forEach((t, idx) => {
-        if (t.kind === "ident") {
-            const lower = t.text.toLowerCase();
-            if (FORBIDDEN_WORDS.has(lower))
-                throw new SqlInputError(`keyword '${t.text}' is not allowed in an expression`);
-            const next = tokens[idx + 1];
-            if (next?.text === "(" && FORBIDDEN_FUNCTIONS.has(lower)) {
-                throw new SqlInputError(`function '${t.text}' is not allowed in an expression`);
-            }
-        }
-        if (t.text === "(" || t.text === "[") depth++;
-        if (t.text === ")" || t.text === "]") depth--;
-        if (depth < 0) throw new SqlInputError("unbalanced brackets");
-    });
-    if (depth !== 0) throw new SqlInputError("unbalanced brackets");
-    return expr.trim().replace(/\s+/g, " ");
-}
-
-/** Identifiers referenced by an expression (not function names): used to check that columns exist. */
-export function referencedIdentifiers(expr: string): string[] {
-    const tokens = tokenize(expr);
-    const out: string[] = [];
-    tokens.forEach((t, idx) => {
-        if (t.kind !== "ident") return;
-        if (tokens[idx + 1]?.text === "(") return;
-        if (tokens[idx - 1]?.text === ".") return;
-        if (KEYWORDS_IN_EXPRESSIONS.has(t.text.toLowerCase())) return;
-        out.push(t.text);
-    });
-    return out;
-}
-
-const KEYWORDS_IN_EXPRESSIONS = new Set([
-    "interval",
-    "second",
-    "minute",
-    "hour",
-    "day",
-    "week",
-    "month",
-    "quarter",
-    "year",
-    "and",
-    "or",
-    "not",
-    "null",
-    "true",
-    "false",
-    "asc",
-    "desc",
-    "delete",
-    "to",
-    "volume",
-    "disk",
-    "where",
-    "is",
-    "in",
-    "like",
-    "between",
-    "case",
-    "when",
-    "then",
-    "else",
-    "end",
-    "as",
-]);
 
 // ClickHouse data types live in ./types (parser, canonical spelling, engine rules).
 export { parseType, timeZonesOf } from "./types";
