@@ -86,7 +86,7 @@ export const configSchema = z
             .boolean()
             .default(true)
             .describe(
-                "Wait for Ready on the Kafka CRs (pulumi.com/waitFor); off where no operator runs.",
+                "Wait for what Strimzi reports (pulumi.com/waitFor): Kafka Ready with listeners, topics Ready, the user Ready with its Secret; node pools never. Off where no operator runs.",
             ),
 
         strimziInstall: z
