@@ -16,10 +16,76 @@ export type EngineAnswer =
     | { readonly ok: true; readonly rows: ReadonlyArray<Record<string, unknown>> }
     | { readonly ok: false; readonly error: string };
 
+type ChdbSession = { query(sql: string, format?: string): string; close(): void };
 type Chdb = {
     query(sql: string, format?: string): string;
-    Session: new (path: string) => { query(sql: string, format?: string): string; close(): void };
+    Session: new (path: string, options?: { connectionArgs?: string[] }) => ChdbSession;
 };
+
+/**
+ * The process's one chdb engine. chdb binds one data directory per process, and an engine that was
+ * shut down (or replaced by one on another directory) can no longer create Kafka tables ("Shutdown
+ * was called"). So every user in a process shares one: the first to ask decides the directory (an
+ * `embedded` connection or a test harness names it; the loader and the rehearsal take a temporary
+ * one), and it stays open until `releaseEngine`.
+ */
+export interface ProcessEngine {
+    readonly path: string;
+    readonly configFile: string;
+    /** Opened by the loader or the rehearsal (a temporary directory), not by a connection. */
+    readonly implicit: boolean;
+}
+let processEngine: (ProcessEngine & { readonly session: ChdbSession }) | undefined;
+
+/** The process engine, if one is open. */
+export function currentEngine(): ProcessEngine | undefined {
+    return processEngine;
+}
+
+/**
+ * Opens the process engine on `dataPath` (with a server config file), or returns the open one.
+ * Without a path, any open engine serves, else one in a temporary directory. Throws when another
+ * directory (or config) is open: chdb cannot switch within a process.
+ */
+export function claimEngine(dataPath?: string, configFile = ""): ProcessEngine {
+    if (processEngine) {
+        if (
+            dataPath === undefined ||
+            (processEngine.path === dataPath &&
+                (!configFile || processEngine.configFile === configFile))
+        )
+            return processEngine;
+        throw new Error(
+            `chdb runs one engine per process: ${processEngine.path}${processEngine.configFile ? ` (config ${processEngine.configFile})` : ""} is open, ` +
+                `${dataPath}${configFile ? ` (config ${configFile})` : ""} was asked for; use one embedded path per process`,
+        );
+    }
+    const engine = load();
+    if (!engine)
+        throw new Error(
+            "the embedded engine needs the optional dependency chdb (npm install chdb)",
+        );
+    /* eslint-disable @typescript-eslint/no-require-imports -- Node built-ins, loaded on first use */
+    const fs = require("node:fs") as typeof import("node:fs");
+    const os = require("node:os") as typeof import("node:os");
+    const path = require("node:path") as typeof import("node:path");
+    /* eslint-enable @typescript-eslint/no-require-imports */
+    const dir =
+        dataPath ?? path.join(fs.mkdtempSync(path.join(os.tmpdir(), "kcs-engine-")), "data");
+    const session = new engine.Session(
+        dir,
+        configFile ? { connectionArgs: [`--config-file=${configFile}`] } : undefined,
+    );
+    processEngine = { path: dir, configFile, implicit: dataPath === undefined, session };
+    return processEngine;
+}
+
+/** Closes the process engine (tests, before deleting its directory). */
+export function releaseEngine(): void {
+    const e = processEngine;
+    processEngine = undefined;
+    e?.session.close();
+}
 
 let chdb: Chdb | null | undefined;
 const answers = new Map<string, EngineAnswer | undefined>();
@@ -68,19 +134,11 @@ export function askEngine(select: string, settings = ""): EngineAnswer | undefin
 
 function run(engine: Chdb, sql: string): string {
     try {
-        return engine.query(sql, "JSONEachRow");
-    } catch (e) {
-        const busy = /a session \(path='([^']*)'\) is active/.exec(
-            e instanceof Error ? e.message : String(e),
-        );
-        if (!busy) throw e;
-        const session = new engine.Session(busy[1]!);
-        try {
-            return session.query(sql, "JSONEachRow");
-        } finally {
-            session.close();
-        }
+        claimEngine();
+    } catch {
+        return engine.query(sql, "JSONEachRow"); // surfaces chdb's own refusal
     }
+    return processEngine!.session.query(sql, "JSONEachRow");
 }
 
 /** The engine's message without the code prefix, the query echo and the version suffix. */

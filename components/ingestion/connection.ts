@@ -22,6 +22,7 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import * as crypto from "node:crypto";
 import type * as http from "node:http";
 import * as net from "node:net";
+import { claimEngine, releaseEngine } from "../../schemas/engine";
 
 // ---------------------------------------------------------------------------------------------
 // Spec
@@ -311,10 +312,8 @@ function openHttpClient(
     return { client, describe, close: () => client.close() };
 }
 
-/** The process's chdb engine: chdb binds one data directory per process. */
-let embeddedEngine:
-    | { path: string; configFile: string; client: ClickHouseClient; close(): Promise<void> }
-    | undefined;
+/** The client on the process's chdb engine (see `claimEngine`: one data directory per process). */
+let embeddedEngine: { path: string; client: ClickHouseClient; close(): Promise<void> } | undefined;
 
 /**
  * chdb runs in-process, one engine per process bound to one data directory. The engine stays open
@@ -328,28 +327,21 @@ function openEmbeddedClient(spec: EmbeddedConnection): OpenedClient {
     const dataPath = path.resolve(spec.path);
     const configFile = spec.configFile ? path.resolve(spec.configFile) : "";
     const describe = `chdb ${dataPath}`;
-    if (embeddedEngine) {
+    try {
         // No config file named: share the engine as it was started.
-        if (
-            embeddedEngine.path !== dataPath ||
-            (configFile && embeddedEngine.configFile !== configFile)
-        ) {
-            throw new ConnectionError(
-                `chdb runs one engine per process: ${embeddedEngine.path}${embeddedEngine.configFile ? ` (config ${embeddedEngine.configFile})` : ""} is open, ` +
-                    `${dataPath}${configFile ? ` (config ${configFile})` : ""} was asked for; use one embedded path per process`,
-            );
-        }
-        return { client: embeddedEngine.client, describe, close: async () => {} };
+        claimEngine(dataPath, configFile);
+    } catch (e) {
+        throw new ConnectionError(e instanceof Error ? e.message : String(e), { cause: e });
     }
+    if (embeddedEngine?.path === dataPath)
+        return { client: embeddedEngine.client, describe, close: async () => {} };
     const { createClient } = require("@clickhouse/client") as typeof import("@clickhouse/client");
     type ClientConnection = NonNullable<
         NonNullable<Parameters<typeof createClient>[0]>["connection"]
     >;
-    let chdb: typeof import("chdb");
     // chdb/connection's types need node16 module resolution; its one function is typed here.
     let chdbConnection: { createChdbConnection(options: { path: string }): ClientConnection };
     try {
-        chdb = require("chdb");
         chdbConnection = require("chdb/connection");
     } catch (e) {
         throw new ConnectionError(
@@ -357,37 +349,29 @@ function openEmbeddedClient(spec: EmbeddedConnection): OpenedClient {
             { cause: e },
         );
     }
-    const session = configFile
-        ? new chdb.Session(dataPath, { connectionArgs: [`--config-file=${configFile}`] })
-        : undefined;
-    try {
-        const client = createClient({
-            connection: chdbConnection.createChdbConnection({ path: dataPath }),
-        });
-        embeddedEngine = {
-            path: dataPath,
-            configFile,
-            client,
-            close: async () => {
-                try {
-                    await client.close();
-                } finally {
-                    session?.close();
-                }
-            },
-        };
-        return { client, describe, close: async () => {} };
-    } catch (e) {
-        session?.close();
-        throw e;
-    }
+    const client = createClient({
+        connection: chdbConnection.createChdbConnection({ path: dataPath }),
+    });
+    embeddedEngine = {
+        path: dataPath,
+        client,
+        close: async () => {
+            try {
+                await client.close();
+            } finally {
+                releaseEngine();
+            }
+        },
+    };
+    return { client, describe, close: async () => {} };
 }
 
 /** Shuts the process's embedded engine down (tests, before deleting its directory). */
 export async function shutdownEmbedded(): Promise<void> {
     const engine = embeddedEngine;
     embeddedEngine = undefined;
-    await engine?.close();
+    if (engine) await engine.close();
+    else releaseEngine();
 }
 
 // ---------------------------------------------------------------------------------------------

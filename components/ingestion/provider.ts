@@ -152,6 +152,7 @@ function deps() {
         ...(require("./apply") as typeof import("./apply")),
         ...(require("./connection") as typeof import("./connection")),
         ...(require("./rehearse") as typeof import("./rehearse")),
+        ...(require("../../schemas/engine") as typeof import("../../schemas/engine")),
     };
 }
 
@@ -187,6 +188,24 @@ function planOptions(inputs: StreamIngestionInputs): PlanOptions {
         kafkaBrokers: inputs.kafkaBrokers,
         ...optionalSettings(inputs),
     };
+}
+
+/**
+ * An embedded connection names the process's one chdb engine: claim it before the loader or the
+ * rehearsal would start one on a temporary directory (chdb cannot switch within a process).
+ */
+function claimEmbedded(connection: unknown): void {
+    const c = connection as { kind?: unknown; path?: unknown; configFile?: unknown } | undefined;
+    if (c?.kind !== "embedded" || typeof c.path !== "string") return;
+    const nodePath = require("node:path") as typeof import("node:path");
+    try {
+        deps().claimEngine(
+            nodePath.resolve(c.path),
+            typeof c.configFile === "string" ? nodePath.resolve(c.configFile) : "",
+        );
+    } catch {
+        // Reported with the connection's own error when it is opened.
+    }
 }
 
 async function withClient<T>(
@@ -285,6 +304,7 @@ function outputs(
  */
 async function applyLive(inputs: StreamIngestionInputs): Promise<StreamIngestionOutputs> {
     const d = deps();
+    claimEmbedded(inputs.connection);
     const spec = d.validateStream(
         inputs.stream,
         `stream ${JSON.stringify((inputs.stream as { name?: unknown }).name)}`,
@@ -306,14 +326,7 @@ async function applyLive(inputs: StreamIngestionInputs): Promise<StreamIngestion
             );
         }
         if (plan.refusals.length > 0) throw new d.DestructiveChangeRefusedError(plan.refusals);
-        const rehearsal = await d.rehearse(
-            spec,
-            options,
-            plan,
-            { actual, previous },
-            client,
-            inputs.connection.kind === "embedded",
-        );
+        const rehearsal = await d.rehearse(spec, options, plan, { actual, previous }, client);
         if (!rehearsal.ok)
             throw new Error(
                 `the plan was not applied: ${rehearsal.message}\nNothing was changed on the server.`,
@@ -339,6 +352,7 @@ const IMPLEMENTATION: ProviderImplementation = {
 
     async check(olds: Partial<StreamIngestionInputs>, news: StreamIngestionInputs) {
         const d = deps();
+        claimEmbedded(news.connection);
         const failures = inputProblems(news);
         let spec: StreamSpec | undefined;
         if (!containsUnknown(news.stream)) {
@@ -382,14 +396,7 @@ const IMPLEMENTATION: ProviderImplementation = {
                 const unparsable = d.unparsableFragments(planned.canonicalForms);
                 const rehearsal =
                     unparsable.length === 0 && measured.refusals.length === 0
-                        ? await d.rehearse(
-                              spec!,
-                              options,
-                              measured,
-                              planned,
-                              client,
-                              inputs.connection.kind === "embedded",
-                          )
+                        ? await d.rehearse(spec!, options, measured, planned, client)
                         : undefined;
                 return { ...planned, plan: measured, unparsable, rehearsal };
             });
@@ -532,6 +539,7 @@ const IMPLEMENTATION: ProviderImplementation = {
 
     async read(id: string, props: StreamIngestionOutputs) {
         const d = deps();
+        claimEmbedded(props.connection);
         const spec = d.validateStream(props.stream, "stream").spec;
         const options = planOptions(props);
         return withClient(props.connection, async ({ client }) => {

@@ -12,11 +12,9 @@
  * parser checks each statement instead (`formatQuery`), which catches syntax but not semantics.
  */
 import type { ClickHouseClient } from "@clickhouse/client";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import type { StreamSpec } from "../../schemas/model";
 import { canonicalize, readStreamState } from "./introspect";
+import { claimEngine } from "../../schemas/engine";
 import { openClient, type OpenedClient } from "./connection";
 import {
     ActualStreamState,
@@ -25,6 +23,7 @@ import {
     canonicalRequests,
     describePlan,
     planStream,
+    skipQuoted,
     STREAM_OBJECT_ROLES,
 } from "./planner";
 
@@ -43,24 +42,24 @@ export type RehearsalResult =
 
 let engine: Promise<OpenedClient | undefined> | undefined;
 let queue: Promise<unknown> = Promise.resolve();
+let scratchSeq = 0;
 
-/** One embedded engine per process, in a temporary folder, opened on first use. */
+/** A client on the process's embedded engine (see `claimEngine`), opened on first use. */
 function rehearsalEngine(): Promise<OpenedClient | undefined> {
     engine ??= (async () => {
         try {
-            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kcs-rehearsal-"));
-            return await openClient({ kind: "embedded", path: dir });
+            return await openClient({ kind: "embedded", path: claimEngine().path });
         } catch {
-            return undefined; // chdb missing, or this process already runs it elsewhere
+            return undefined; // chdb is not installed
         }
     })();
     return engine;
 }
 
 /**
- * Rehearses `plan` (planned from `live`, and `previous` for a rename). `server` is the real
- * server's client, used read-only for the parser fallback. Rehearsals run one at a time: they
- * share the process's engine, and the copy uses the live database's name.
+ * Rehearses `plan` (planned from `live`, and `previous` for a rename) in a scratch database of the
+ * process's embedded engine. `server` is the real server's client, used read-only for the parser
+ * fallback. Rehearsals run one at a time.
  */
 export function rehearse(
     spec: StreamSpec,
@@ -68,11 +67,10 @@ export function rehearse(
     plan: StreamPlan,
     live: { readonly actual?: ActualStreamState; readonly previous?: ActualStreamState },
     server: ClickHouseClient,
-    embeddedServer: boolean,
 ): Promise<RehearsalResult> {
     const run = queue.then(async (): Promise<RehearsalResult> => {
         if (plan.statements.length === 0) return { ok: true, engine: "embedded" };
-        const opened = embeddedServer ? undefined : await rehearsalEngine();
+        const opened = await rehearsalEngine();
         if (!opened) return parseOnly(plan, server);
         const result = await rehearseEmbedded(opened.client, spec, options, plan, live);
         // The live definitions do not load in this engine (a newer server's syntax): check the
@@ -90,16 +88,23 @@ async function rehearseEmbedded(
     plan: StreamPlan,
     live: { readonly actual?: ActualStreamState; readonly previous?: ActualStreamState },
 ): Promise<RehearsalResult | "live objects not copyable"> {
-    const db = options.database;
+    // A database of its own: the engine may hold real data (an embedded connection, a test).
+    const scratch = `kcs_rehearsal_${process.pid}_${++scratchSeq}`;
+    const copy = (sql: string) =>
+        noBroker(
+            renameDatabase(sql, options.database, scratch).replace(
+                `CREATE DATABASE IF NOT EXISTS \`${options.database}\``,
+                `CREATE DATABASE IF NOT EXISTS \`${scratch}\``,
+            ),
+        );
     const fail = (message: string): RehearsalResult => ({ ok: false, engine: "embedded", message });
-    await client.command({ query: `DROP DATABASE IF EXISTS \`${db}\` SYNC` });
     try {
+        await client.command({ query: `CREATE DATABASE \`${scratch}\`` });
         if (live.actual || live.previous) {
-            await client.command({ query: `CREATE DATABASE \`${db}\`` });
             for (const state of [live.actual, live.previous]) {
                 for (const q of recreateQueries(state)) {
                     try {
-                        await client.command({ query: noBroker(q) });
+                        await client.command({ query: copy(q) });
                     } catch {
                         return "live objects not copyable";
                     }
@@ -109,7 +114,7 @@ async function rehearseEmbedded(
         for (const [i, st] of plan.statements.entries()) {
             try {
                 await client.command({
-                    query: noBroker(st.sql),
+                    query: copy(st.sql),
                     ...(st.settings
                         ? { clickhouse_settings: st.settings as Record<string, string> }
                         : {}),
@@ -120,10 +125,10 @@ async function rehearseEmbedded(
                 );
             }
         }
-        const rehearsed = { ...options, kafkaBrokers: NO_BROKER };
+        const rehearsed = { ...options, database: scratch, kafkaBrokers: NO_BROKER };
         const [actual, previous, canonicalForms] = await Promise.all([
-            readStreamState(client, db, spec.name),
-            spec.renamedFrom ? readStreamState(client, db, spec.renamedFrom) : undefined,
+            readStreamState(client, scratch, spec.name),
+            spec.renamedFrom ? readStreamState(client, scratch, spec.renamedFrom) : undefined,
             canonicalize(client, canonicalRequests(spec, rehearsed)),
         ]);
         const again = planStream(spec, actual, { ...rehearsed, canonicalForms }, previous);
@@ -138,8 +143,49 @@ async function rehearseEmbedded(
         }
         return { ok: true, engine: "embedded" };
     } finally {
-        await client.command({ query: `DROP DATABASE IF EXISTS \`${db}\` SYNC` }).catch(() => {});
+        await client
+            .command({ query: `DROP DATABASE IF EXISTS \`${scratch}\` SYNC` })
+            .catch(() => {});
     }
+}
+
+/**
+ * `sql` with references to database `from` (`from`.x, from.x) pointing at `to`; string literals
+ * (comments, descriptions) are left alone.
+ */
+export function renameDatabase(sql: string, from: string, to: string): string {
+    let out = "";
+    let i = 0;
+    while (i < sql.length) {
+        const c = sql[i]!;
+        if (c === "'") {
+            const j = skipQuoted(sql, i);
+            out += sql.slice(i, j);
+            i = j;
+            continue;
+        }
+        const prev = i === 0 ? "" : sql[i - 1]!;
+        const boundary = !/[A-Za-z0-9_`.]/.test(prev);
+        if (boundary && sql.startsWith(`\`${from}\`.`, i)) {
+            out += `\`${to}\`.`;
+            i += from.length + 3;
+            continue;
+        }
+        if (boundary && sql.startsWith(`${from}.`, i)) {
+            out += `${to}.`;
+            i += from.length + 1;
+            continue;
+        }
+        if (c === "`") {
+            const j = skipQuoted(sql, i);
+            out += sql.slice(i, j);
+            i = j;
+            continue;
+        }
+        out += c;
+        i++;
+    }
+    return out;
 }
 
 /** CREATE statements that rebuild a state's objects, tables before the views that read them. */
