@@ -294,7 +294,11 @@ describe("values", () => {
             columns: [...s.columns, { name: "c", type: "String", comment: "50% 'off' \\" }],
         }));
         const sqls = planStream(spec, undefined, OPTIONS).statements.map((st) => st.sql);
-        assert.ok(sqls[1]!.endsWith("COMMENT 'it\\'s a \\\\\\'test\\\\\\' ); DROP TABLE t; --'"));
+        assert.ok(
+            sqls[1]!.endsWith(
+                "COMMENT 'it\\'s a \\\\\\'test\\\\\\' ); DROP TABLE t; -- [kafka-clickhouse-stack stream=safe role=target group=clickhouse-ingest-safe]'",
+            ),
+        );
         assert.ok(sqls[1]!.includes("COMMENT '50% \\'off\\' \\\\'"));
         assert.ok(
             sqls

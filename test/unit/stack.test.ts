@@ -180,7 +180,8 @@ describe("stack wiring (Pulumi mocks)", () => {
                 .filter((a) => a.resource.type === "group")
                 .map((a) => a.resource.name)
                 .sort(),
-            STREAMS.map((s) => `clickhouse-${s.name}`).sort(),
+            // Both defaults: the per-database group of new streams, and the first release's.
+            STREAMS.flatMap((s) => [`clickhouse-ingest-${s.name}`, `clickhouse-${s.name}`]).sort(),
         );
         for (const a of acls)
             assert.ok(
