@@ -10,7 +10,7 @@ import {
     renderSources,
 } from "../../schemas/sources";
 import { SqlInputError } from "../../schemas/sql";
-import { planStream } from "../../components/ingestion/planner";
+import { expectedState, planStream } from "../../components/ingestion/planner";
 
 const K = "`db`.`s_kafka`";
 
@@ -388,5 +388,77 @@ describe("planner: views with source checks", () => {
             dlq,
         );
         assert.ok(!sql.some((s) => s.includes(OBJECTS_AS_STRINGS)));
+    });
+});
+
+describe("sources: properties", () => {
+    const TYPES = [
+        "Int64",
+        "Nullable(Int64)",
+        "String",
+        "LowCardinality(String)",
+        "LowCardinality(Nullable(String))",
+        "DateTime64(3, 'UTC')",
+        "Decimal(10, 2)",
+        "Array(String)",
+        "Map(String, UInt8)",
+        "Tuple(UInt8, String)",
+    ];
+    const DEFAULT_FOR: Readonly<Record<string, string>> = {
+        Int64: "1",
+        "Nullable(Int64)": "1",
+        String: "'x'",
+        "LowCardinality(String)": "'x'",
+    };
+    const columnArb = fc.record({
+        keys: fc.array(fc.constantFrom("a", "b", "x.y", "q'", "_u", "id"), {
+            minLength: 1,
+            maxLength: 3,
+        }),
+        type: fc.constantFrom(...TYPES),
+        required: fc.boolean(),
+        withDefault: fc.boolean(),
+    });
+    const options = { database: "db", kafkaBrokers: "k:9092" };
+
+    it("a stream the loader accepts plans, converges on its expected state, and reads each top-level key once", () => {
+        let accepted = 0;
+        fc.assert(
+            fc.property(fc.array(columnArb, { minLength: 1, maxLength: 5 }), (cols) => {
+                const input = stream([
+                    { name: "id", type: "UInt64" },
+                    ...cols.map((c, i) => ({
+                        name: `c${i}`,
+                        type: c.type,
+                        source: formatSourcePath(c.keys),
+                        ...(c.required ? { required: true } : {}),
+                        ...(c.withDefault && DEFAULT_FOR[c.type] !== undefined
+                            ? { default: DEFAULT_FOR[c.type]! }
+                            : {}),
+                    })),
+                ]);
+                let spec;
+                try {
+                    spec = validateStream(input, "s.yaml").spec;
+                } catch (e) {
+                    assert.ok(e instanceof StreamSchemaError, String(e));
+                    for (const p of e.problems)
+                        assert.match(p.path, /^(columns\[\d+\]\.\w+|columns)$/);
+                    return;
+                }
+                accepted++;
+                const state = expectedState(spec, options);
+                assert.deepEqual(planStream(spec, state, options).statements, []);
+                const tops = new Set(
+                    spec.columns.map((c) => parseSourcePath(c.source ?? c.name)[0]!),
+                );
+                assert.deepEqual(
+                    state.tables.kafka!.columns.map((c) => c.name).sort(),
+                    [...tops].sort(),
+                );
+            }),
+            { numRuns: 300, seed: 7 },
+        );
+        assert.ok(accepted >= 50, `only ${accepted} of 300 generated streams were accepted`);
     });
 });
