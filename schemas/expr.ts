@@ -424,8 +424,55 @@ export function parseExpression(text: string, options: ExprOptions): Expr {
     }
     const parser = new Parser(lex(text), options);
     const expr = parser.parseTop();
+    // A chain `a + b + c ...` loops in the parser but nests in the tree; the engine refuses trees
+    // deeper than max_ast_depth (1000, about two levels per operator), so the tree is bounded too.
+    if (treeDepth(expr) > MAX_EXPRESSION_DEPTH) {
+        fail(
+            `expression is nested more than ${MAX_EXPRESSION_DEPTH} levels deep (each operator of a chain such as a + b + c counts); simplify it`,
+        );
+    }
     if (options.field === "ttl") checkTtlShape(expr, options.columnTypes);
     return expr;
+}
+
+function treeDepth(e: Expr): number {
+    const children: Expr[] = [];
+    switch (e.kind) {
+        case "negate":
+        case "not":
+        case "isNull":
+        case "cast":
+            children.push(e.arg);
+            break;
+        case "logical":
+        case "compare":
+        case "arith":
+            children.push(e.left, e.right);
+            break;
+        case "like":
+            children.push(e.arg, e.pattern);
+            break;
+        case "between":
+            children.push(e.arg, e.low, e.high);
+            break;
+        case "in":
+            children.push(e.arg, ...e.list);
+            break;
+        case "array":
+            children.push(...e.items);
+            break;
+        case "case":
+            if (e.operand) children.push(e.operand);
+            for (const w of e.whens) children.push(w.when, w.then);
+            if (e.else) children.push(e.else);
+            break;
+        case "call":
+            children.push(...e.args);
+            break;
+        default:
+            break;
+    }
+    return 1 + children.reduce((max, c) => Math.max(max, treeDepth(c)), 0);
 }
 
 class Parser {
@@ -792,6 +839,12 @@ class Parser {
         const min = MIN_ARGS[canonical] ?? 0;
         if (args.length < min) {
             fail(`function '${t.text}' at character ${t.at} takes at least ${min} arguments`);
+        }
+        // ClickHouse reads position(a IN b) as SQL's POSITION(needle IN haystack).
+        if (canonical === "position" && args[0]?.kind === "in") {
+            fail(
+                `function '${t.text}' at character ${t.at}: its first argument cannot be an IN expression; write position(haystack, needle)`,
+            );
         }
         if (this.isOp("(")) {
             fail(`${show(this.peek())}: parametric calls f(p)(x) are not allowed`);

@@ -6,10 +6,10 @@
  * `ALTER TABLE t MODIFY COLUMN c DEFAULT <expr>`), and the engine's `EXPLAIN AST` must show exactly
  * the stream's columns and exactly one ALTER command: one expression, of the parsed shape.
  */
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { query } from "chdb";
+import { Session } from "chdb";
 import {
     CASE_INSENSITIVE,
     Expr,
@@ -22,6 +22,7 @@ import { SqlInputError, quoteIdent } from "../../schemas/sql";
 import { validateStream } from "../../schemas/loader";
 import type { StreamSpec } from "../../schemas/model";
 import { planStream } from "../../components/ingestion/planner";
+import { claimEngine, releaseEngine } from "../../schemas/engine";
 import {
     COLUMNS,
     COLUMN_NAMES,
@@ -33,6 +34,15 @@ import {
     respacedText,
     ttlTree,
 } from "../unit/expr-arbitraries";
+
+// The process's one engine (the loader and the planner's checks use it too; chdb refuses
+// standalone queries while it is open), asked through a session of this test's own.
+const session = new Session(claimEngine().path);
+after(() => {
+    session.close();
+    releaseEngine();
+});
+const query = (sql: string, format: string): string => session.query(sql, format);
 
 /** The engine's parse tree of one statement, one node per line (indentation = depth). */
 function explain(sql: string): string[] {
@@ -170,6 +180,53 @@ describe("expression fuzzing against the engine's parser", () => {
         for (const [slots] of smuggled) {
             const [field, text] = Object.entries(slots)[0] as [ExprField, string];
             assert.throws(() => parseExpression(text, optionsFor(field)), SqlInputError);
+        }
+    });
+
+    it("the deepest and longest expressions the grammar accepts are within the engine's limits", () => {
+        const shapes: Array<[string, ExprField, (n: number) => string]> = [
+            ["a chain of +", "orderBy", (n) => Array.from({ length: n }, () => "id").join(" + ")],
+            [
+                "a chain of AND",
+                "orderBy",
+                (n) => Array.from({ length: n }, () => "id").join(" AND "),
+            ],
+            ["parentheses", "orderBy", (n) => "(".repeat(n) + "id" + ")".repeat(n)],
+            ["calls", "orderBy", (n) => "abs(".repeat(n) + "id" + ")".repeat(n)],
+            ["NOT", "orderBy", (n) => "NOT ".repeat(n) + "id"],
+            ["negation", "orderBy", (n) => "-".repeat(n).split("").join(" ") + " id"],
+            ["arrays", "default", (n) => "[".repeat(n) + "]".repeat(n)],
+            ["CASE", "default", (n) => "CASE WHEN 1 THEN ".repeat(n) + "1" + " END".repeat(n)],
+            ["CAST", "default", (n) => "CAST(".repeat(n) + "1" + " AS String)".repeat(n)],
+            ["a string", "default", (n) => `'${"x".repeat(n * 60)}'`],
+            [
+                "an array",
+                "default",
+                (n) => `[${Array.from({ length: n * 15 }, () => "1").join(", ")}]`,
+            ],
+        ];
+        for (const [what, field, make] of shapes) {
+            let deepest = 0;
+            for (let n = 1; n <= 300; n++) {
+                try {
+                    parseExpression(make(n), optionsFor(field));
+                    deepest = n;
+                } catch (e) {
+                    assert.ok(e instanceof SqlInputError, String(e));
+                    assert.match(
+                        e.message,
+                        /nested more than|characters long/,
+                        `${what}: ${e.message}`,
+                    );
+                    break;
+                }
+            }
+            assert.ok(
+                deepest > 10 && deepest < 300,
+                `${what}: the limit trips (accepted up to ${deepest})`,
+            );
+            const sql = renderExpression(parseExpression(make(deepest), optionsFor(field)));
+            assertEngineAgrees(field, sql);
         }
     });
 

@@ -165,11 +165,14 @@ export function exprTree(columns: readonly string[], maxDepth = 5): fc.Arbitrary
                     .map(([name, args, a, b]) => ({
                         kind: "call" as const,
                         name,
-                        // substring and position have a syntax of their own: two arguments at least
+                        // substring and position have a syntax of their own: two arguments at least,
+                        // and position's first is no IN expression (POSITION(needle IN haystack))
                         args:
-                            ["substring", "position"].includes(name) && args.length < 2
-                                ? [a, b]
-                                : args,
+                            name === "position"
+                                ? [a.kind === "in" ? { kind: "string" as const, value: "x" } : a, b]
+                                : name === "substring" && args.length < 2
+                                  ? [a, b]
+                                  : args,
                     })),
             ),
         };

@@ -218,6 +218,7 @@ describe("hostile and invalid expressions are rejected with the token and the fi
         ["orderBy", "[1, 2", /expected '\]' to close the array/],
         ["orderBy", "substring(kind)", /function 'substring' at character 0 takes at least 2 arguments/],
         ["orderBy", "POSITION()", /function 'POSITION' .*at least 2 arguments/],
+        ["orderBy", "position(kind IN ('a'), 'b')", /first argument cannot be an IN expression/],
     ]; // prettier-ignore
     for (const [field, input, message] of cases) {
         it(`${field}: ${JSON.stringify(input)}`, () => {
@@ -237,7 +238,7 @@ describe("limits", () => {
     it(`rejects text longer than ${MAX_EXPRESSION_LENGTH} characters, naming the limit`, () => {
         const long = "id + " + "1 + ".repeat(MAX_EXPRESSION_LENGTH) + "1";
         assert.throws(() => parse(long), /characters long; at most 4096 are allowed/);
-        assert.doesNotThrow(() => parse("id + " + "1 + ".repeat(900) + "1"));
+        assert.doesNotThrow(() => parse(`[${"1, ".repeat(1000)}1]`), "long but shallow");
     });
 
     const deep: Array<[string, string]> = [
@@ -260,9 +261,17 @@ describe("limits", () => {
         const ok =
             "(".repeat(MAX_EXPRESSION_DEPTH - 1) + "id" + ")".repeat(MAX_EXPRESSION_DEPTH - 1);
         assert.equal(render(ok), "`id`");
-        // Long flat chains are fine: left-associative operators loop rather than recurse.
-        const flat = Array.from({ length: 500 }, () => "id").join(" + ");
-        assert.equal(render(flat), flat.replace(/id/g, "`id`"));
+        const chain = (n: number) => Array.from({ length: n }, () => "id").join(" + ");
+        assert.equal(
+            render(chain(MAX_EXPRESSION_DEPTH)),
+            chain(MAX_EXPRESSION_DEPTH).replace(/id/g, "`id`"),
+        );
+        // A long chain loops in the parser but nests in the tree (the engine refuses 500 terms).
+        assert.throws(
+            () => render(chain(MAX_EXPRESSION_DEPTH + 1)),
+            /nested more than 64 levels deep \(each operator of a chain/,
+        );
+        assert.throws(() => render(chain(800)), /nested more than 64 levels/);
     });
 });
 
