@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { DESTRUCTIVE_CHANGES, type DestructiveChange } from "../components/ingestion/planner";
 
 /**
  * Stack configuration: every key, its type and default, in one zod schema. `Pulumi.yaml`
@@ -217,6 +218,24 @@ export const configSchema = z
             .describe(
                 "Let schema changes drop or retype columns, change ORDER BY or rebuild target tables.",
             ),
+        allowDestructiveChangeKinds: z
+            .string()
+            .default("")
+            .refine(
+                (v) =>
+                    v === "" ||
+                    v
+                        .split(",")
+                        .every((k) =>
+                            (DESTRUCTIVE_CHANGES as readonly string[]).includes(k.trim()),
+                        ),
+                {
+                    message: `a comma-separated list of ${DESTRUCTIVE_CHANGES.join(", ")}`,
+                },
+            )
+            .describe(
+                "Destructive change kinds allowed while allowDestructiveChanges is false, comma-separated (e.g. ttl,dropColumn).",
+            ),
         dropTargetOnDelete: z
             .boolean()
             .default(false)
@@ -234,6 +253,16 @@ export const configSchema = z
 
 export type StackConfig = z.output<typeof configSchema>;
 export type ConfigKey = keyof StackConfig;
+
+/** What the DDL provider may do that deletes or rewrites rows: everything, some kinds, or nothing. */
+export function destructiveAllowance(cfg: StackConfig): boolean | DestructiveChange[] {
+    if (cfg.allowDestructiveChanges) return true;
+    const kinds = cfg.allowDestructiveChangeKinds
+        .split(",")
+        .map((k) => k.trim())
+        .filter((k) => k !== "") as DestructiveChange[];
+    return kinds.length > 0 ? kinds : false;
+}
 
 /** Config keys that hold secrets: set them with `pulumi config set --secret`. */
 export const SECRET_KEYS = ["kafkaExternalPassword", "clickhouseAdminPassword"] as const;

@@ -5,7 +5,7 @@ import { ConnectionSpec, StreamIngestion } from "../components/ingestion";
 import { ExternalKafkaTopics, KafkaCluster, StrimziOperator } from "../components/kafka";
 import * as path from "node:path";
 import type { LoadedStream } from "../schemas/model";
-import type { StackConfig, StackSecrets } from "./config";
+import { destructiveAllowance, type StackConfig, type StackSecrets } from "./config";
 import { DestroyImpact, destroyImpact } from "./destroy";
 
 /** What the stack exports: addresses and the names of Secrets, never their values. */
@@ -176,7 +176,7 @@ export function createPipeline(
                     database: config.clickhouseDatabase,
                     kafkaBrokers: brokers,
                     connection,
-                    allowDestructiveChanges: config.allowDestructiveChanges,
+                    allowDestructiveChanges: destructiveAllowance(config),
                     dropTargetOnDelete: config.dropTargetOnDelete,
                     adoptUnmarked: config.ingestionAdoptExisting,
                 },

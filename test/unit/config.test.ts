@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { ConfigError, configSchema, parseConfig } from "../../infra/config";
+import { ConfigError, configSchema, destructiveAllowance, parseConfig } from "../../infra/config";
 import { GENERATED } from "../../scripts/generate";
 import { ROOT, stackFileConfig } from "./mocks";
 
@@ -80,6 +80,11 @@ describe("stack config", () => {
             /ingestionUser: set ingestionUser and ingestionPasswordSecret together/,
         ],
         [
+            "an unknown destructive change kind",
+            { allowDestructiveChangeKinds: "ttl,dropEverything" },
+            /allowDestructiveChangeKinds: a comma-separated list of dropColumn, retypeColumn, rebuildTable, dropTable, ttl \(got "ttl,dropEverything"\)/,
+        ],
+        [
             "crd path missing",
             { strimziCrdSource: "path" },
             /strimziCrdPath: required when strimziCrdSource is 'path'/,
@@ -92,6 +97,20 @@ describe("stack config", () => {
             assert.match(e.message, message);
         });
     }
+
+    it("allowDestructiveChanges allows all; allowDestructiveChangeKinds allows some; neither allows none", () => {
+        assert.equal(
+            destructiveAllowance(parseConfig({ allowDestructiveChanges: "true" }, "dev")),
+            true,
+        );
+        assert.deepEqual(
+            destructiveAllowance(
+                parseConfig({ allowDestructiveChangeKinds: "ttl, dropColumn" }, "dev"),
+            ),
+            ["ttl", "dropColumn"],
+        );
+        assert.equal(destructiveAllowance(parseConfig({}, "dev")), false);
+    });
 
     it("reports every problem at once", () => {
         const e = errorOf(() => parseConfig({ kafkaBroker: "1", clickhouseReplicas: "x" }, "dev"));
