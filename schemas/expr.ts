@@ -436,6 +436,14 @@ export function parseExpression(text: string, options: ExprOptions): Expr {
 }
 
 function treeDepth(e: Expr): number {
+    return 1 + childrenOf(e).reduce((max, c) => Math.max(max, treeDepth(c)), 0);
+}
+
+function containsIn(e: Expr): boolean {
+    return e.kind === "in" || childrenOf(e).some(containsIn);
+}
+
+function childrenOf(e: Expr): Expr[] {
     const children: Expr[] = [];
     switch (e.kind) {
         case "negate":
@@ -472,7 +480,7 @@ function treeDepth(e: Expr): number {
         default:
             break;
     }
-    return 1 + children.reduce((max, c) => Math.max(max, treeDepth(c)), 0);
+    return children;
 }
 
 class Parser {
@@ -841,9 +849,9 @@ class Parser {
             fail(`function '${t.text}' at character ${t.at} takes at least ${min} arguments`);
         }
         // ClickHouse reads position(a IN b) as SQL's POSITION(needle IN haystack).
-        if (canonical === "position" && args[0]?.kind === "in") {
+        if (canonical === "position" && args[0] !== undefined && containsIn(args[0])) {
             fail(
-                `function '${t.text}' at character ${t.at}: its first argument cannot be an IN expression; write position(haystack, needle)`,
+                `function '${t.text}' at character ${t.at}: its first argument cannot contain IN; write position(haystack, needle)`,
             );
         }
         if (this.isOp("(")) {

@@ -74,6 +74,16 @@ function createTable(s: Slots): string {
     );
 }
 
+/** The planner's in-place ALTERs that carry an expression, by field. */
+const ALTERS: Partial<Record<ExprField, { command: string; sql: (expr: string) => string }>> = {
+    default: { command: "MODIFY_COLUMN", sql: (e) => alterDefault(e) },
+    ttl: { command: "MODIFY_TTL", sql: (e) => `ALTER TABLE \`fuzz\`.\`t\` MODIFY TTL ${e}` },
+    orderBy: {
+        command: "MODIFY_ORDER_BY",
+        sql: (e) => `ALTER TABLE \`fuzz\`.\`t\` MODIFY ORDER BY (${e}, \`ts\`)`,
+    },
+};
+
 function alterDefault(expr: string): string {
     return `ALTER TABLE \`fuzz\`.\`t\` MODIFY COLUMN ${quoteIdent(DEFAULTED)} DEFAULT ${expr}`;
 }
@@ -105,18 +115,28 @@ function createProblems(sql: string, s: Slots): string[] {
 }
 
 /** Problems with an ALTER's parse tree: anything but one MODIFY COLUMN setting one default. */
-function alterProblems(sql: string): string[] {
+function alterProblems(sql: string, command = "MODIFY_COLUMN"): string[] {
     const tree = explain(sql);
     const problems: string[] = [];
     const roots = tree.filter((l) => !l.startsWith(" "));
     if (roots.length !== 1 || !roots[0]!.startsWith("AlterQuery "))
         problems.push(`statement kind: ${roots.join(" | ")}`);
     const commands = tree.filter((l) => /^ {2}AlterCommand /.test(l));
-    if (commands.length !== 1 || !commands[0]!.startsWith("  AlterCommand MODIFY_COLUMN"))
+    if (commands.length !== 1 || !commands[0]!.startsWith(`  AlterCommand ${command} `))
         problems.push(`commands: ${commands.map((c) => c.trim()).join(" | ")}`);
-    const decls = tree.filter((l) => /^ {3}ColumnDeclaration /.test(l));
-    if (decls.length !== 1 || decls[0] !== `   ColumnDeclaration ${DEFAULTED} (children 1)`)
-        problems.push(`column declarations: ${decls.map((d) => d.trim()).join(" | ")}`);
+    if (command === "MODIFY_COLUMN") {
+        const decls = tree.filter((l) => /^ {3}ColumnDeclaration /.test(l));
+        if (decls.length !== 1 || decls[0] !== `   ColumnDeclaration ${DEFAULTED} (children 1)`)
+            problems.push(`column declarations: ${decls.map((d) => d.trim()).join(" | ")}`);
+    }
+    if (command === "MODIFY_TTL" && tree.filter((l) => /^ {4}TTLElement/.test(l)).length !== 1)
+        problems.push("not exactly one TTL element");
+    if (
+        command === "MODIFY_ORDER_BY" &&
+        (tree[3] !== "   Function tuple (children 1)" ||
+            tree[4] !== "    ExpressionList (children 2)")
+    )
+        problems.push(`sorting key: ${tree.slice(3, 5).join(" | ")}`);
     return problems;
 }
 
@@ -137,10 +157,8 @@ function assertEngineAgrees(field: ExprField, sql: string): void {
     const slots = slotsFor(field, sql);
     const create = createTable(slots);
     assert.deepEqual(createProblems(create, slots), [], create);
-    if (field === "default") {
-        const alter = alterDefault(sql);
-        assert.deepEqual(alterProblems(alter), [], alter);
-    }
+    const a = ALTERS[field];
+    if (a) assert.deepEqual(alterProblems(a.sql(sql), a.command), [], a.sql(sql));
 }
 
 const FIELDS: readonly ExprField[] = ["default", "orderBy", "partitionBy", "ttl"];
@@ -171,6 +189,18 @@ describe("expression fuzzing against the engine's parser", () => {
         assert.match(
             alterProblems(alterDefault("1, CLEAR COLUMN `id`")).join("; "),
             /commands: .*MODIFY_COLUMN.* \| AlterCommand DROP_COLUMN/,
+        );
+        assert.match(
+            alterProblems(ALTERS.ttl!.sql("ts + INTERVAL 1 DAY, ts"), "MODIFY_TTL").join("; "),
+            /not exactly one TTL element/,
+        );
+        assert.match(
+            alterProblems(ALTERS.orderBy!.sql("id, kind"), "MODIFY_ORDER_BY").join("; "),
+            /sorting key: .*ExpressionList \(children 3\)/,
+        );
+        assert.match(
+            alterProblems(ALTERS.orderBy!.sql("id), MODIFY TTL (ts"), "MODIFY_ORDER_BY").join("; "),
+            /commands: AlterCommand MODIFY_ORDER_BY .* \| AlterCommand MODIFY_TTL/,
         );
         assert.match(
             alterProblems(alterDefault("1 COMMENT 'x'")).join("; "),
@@ -261,7 +291,7 @@ describe("expression fuzzing against the engine's parser", () => {
                     // The engine reads the rendering as it reads what the user wrote.
                     const original = field === "ttl" ? text.replace(/\s+delete\s*$/i, "") : text;
                     assert.equal(selectTree(sql), selectTree(original), `${text} -> ${sql}`);
-                    count.statements += field === "default" ? 4 : 3;
+                    count.statements += ALTERS[field] ? 4 : 3;
                 },
             ),
             { numRuns: 4000 },

@@ -169,7 +169,7 @@ export function exprTree(columns: readonly string[], maxDepth = 5): fc.Arbitrary
                         // and position's first is no IN expression (POSITION(needle IN haystack))
                         args:
                             name === "position"
-                                ? [a.kind === "in" ? { kind: "string" as const, value: "x" } : a, b]
+                                ? [containsIn(a) ? { kind: "string" as const, value: "x" } : a, b]
                                 : name === "substring" && args.length < 2
                                   ? [a, b]
                                   : args,
@@ -178,6 +178,11 @@ export function exprTree(columns: readonly string[], maxDepth = 5): fc.Arbitrary
         };
     });
     return expr;
+}
+
+/** Whether a tree holds an IN anywhere (quotes inside string values are escaped in JSON). */
+function containsIn(e: Expr): boolean {
+    return JSON.stringify(e).includes('"kind":"in"');
 }
 
 /** A TTL-shaped tree: a date function of any expression plus or minus an interval. */
