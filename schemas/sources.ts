@@ -107,12 +107,12 @@ export function sourceProblems(spec: SourceInput): SourceProblem[] {
         }
     });
     const plainOwner = new Map<string, number>();
-    const parentUsers = new Map<string, number>();
+    const parents = new Set<string>();
     resolved.forEach((r, i) => {
         if (!r) return;
         const top = r.keys[0]!;
         if (r.keys.length === 1) plainOwner.set(top, i);
-        else if (!parentUsers.has(top)) parentUsers.set(top, i);
+        else parents.add(top);
     });
     spec.columns.forEach((c, i) => {
         const r = resolved[i];
@@ -171,7 +171,7 @@ export function sourceProblems(spec: SourceInput): SourceProblem[] {
             );
     });
     const setting = spec.formatSettings[OBJECTS_AS_STRINGS];
-    if (json && parentUsers.size > 0 && setting !== undefined && !truthy(setting))
+    if (json && parents.size > 0 && setting !== undefined && !truthy(setting))
         add(
             `formatSettings.${OBJECTS_AS_STRINGS}`,
             `nested sources read objects as JSON text; remove this setting or set it to 1`,
