@@ -972,6 +972,18 @@ export function planStream(
         );
     }
 
+    // Sources with a dot were top-level keys before nested paths existed: say so when a plan
+    // switches such a field to a path, since the same file now reads other data.
+    const wantKafka = new Set(d.kafkaColumns.map((c) => c.name));
+    for (const c of tables.kafka?.columns ?? []) {
+        if (c.name.includes(".") && !wantKafka.has(c.name)) {
+            b.notes.push(
+                `the Kafka table read a top-level field named '${c.name}'; it is now read as a nested path. ` +
+                    `If messages carry a key with that literal dot, write source: ${c.name.replace(/\\/g, "\\\\").replace(/\./g, "\\.")}`,
+            );
+        }
+    }
+
     // 2. Target table.
     if (!tables.target && !detached.has("target")) {
         b.add(

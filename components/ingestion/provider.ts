@@ -182,12 +182,25 @@ function optionalSettings(
     return out;
 }
 
-function planOptions(inputs: StreamIngestionInputs): PlanOptions {
+function planOptions(
+    inputs: StreamIngestionInputs,
+    olds?: Partial<StreamIngestionOutputs>,
+): PlanOptions {
     return {
         database: inputs.database,
         kafkaBrokers: inputs.kafkaBrokers,
         ...optionalSettings(inputs),
+        ...(createdBeforeMarkers(olds) ? { adoptUnmarked: true } : {}),
     };
+}
+
+/**
+ * A resource whose state has no `stack` was created by a release that wrote no ownership markers:
+ * Pulumi's state proves the unmarked objects under its names are its own, so it takes them over
+ * (and marks them) on its next update, and deletes them on delete.
+ */
+function createdBeforeMarkers(olds?: Partial<StreamIngestionOutputs>): boolean {
+    return olds !== undefined && olds.database !== undefined && olds.stack === undefined;
 }
 
 /**
@@ -302,14 +315,17 @@ function outputs(
  * Applies the live plan for create and update. A destructive statement that was not among the
  * statements check showed (`reviewed`) is refused: the server changed between preview and apply.
  */
-async function applyLive(inputs: StreamIngestionInputs): Promise<StreamIngestionOutputs> {
+async function applyLive(
+    inputs: StreamIngestionInputs,
+    olds?: StreamIngestionOutputs,
+): Promise<StreamIngestionOutputs> {
     const d = deps();
     claimEmbedded(inputs.connection);
     const spec = d.validateStream(
         inputs.stream,
         `stream ${JSON.stringify((inputs.stream as { name?: unknown }).name)}`,
     ).spec;
-    const options = planOptions(inputs);
+    const options = planOptions(inputs, olds);
     return withClient(inputs.connection, async ({ client }) => {
         const { plan, actual, previous } = await d.planFromServer(client, spec, options);
         const reviewed = new Set(
@@ -379,7 +395,7 @@ const IMPLEMENTATION: ProviderImplementation = {
                 },
             };
         }
-        const options = planOptions(inputs);
+        const options = planOptions(inputs, olds as Partial<StreamIngestionOutputs>);
         let plan: StreamPlan;
         const notes: string[] = [];
         try {
@@ -515,8 +531,8 @@ const IMPLEMENTATION: ProviderImplementation = {
         return { id: `${inputs.database}.${outs.streamName}`, outs };
     },
 
-    async update(_id: string, _olds: StreamIngestionOutputs, news: StreamIngestionInputs) {
-        return { outs: await applyLive(news) };
+    async update(_id: string, olds: StreamIngestionOutputs, news: StreamIngestionInputs) {
+        return { outs: await applyLive(news, olds) };
     },
 
     async delete(_id: string, props: StreamIngestionOutputs) {
@@ -529,7 +545,9 @@ const IMPLEMENTATION: ProviderImplementation = {
                     database: props.database,
                     ...(props.dropTargetOnDelete ? { dropTargetOnDelete: true } : {}),
                     ...(props.stack !== undefined ? { stack: props.stack } : {}),
-                    ...(props.adoptUnmarked ? { adoptUnmarked: true } : {}),
+                    ...(props.adoptUnmarked || props.stack === undefined
+                        ? { adoptUnmarked: true }
+                        : {}),
                 });
                 await d.applyPlan(client, plan);
                 if (!plan.statements.some((s) => s.sql.startsWith("ATTACH"))) break;
@@ -541,13 +559,24 @@ const IMPLEMENTATION: ProviderImplementation = {
         const d = deps();
         claimEmbedded(props.connection);
         const spec = d.validateStream(props.stream, "stream").spec;
-        const options = planOptions(props);
+        const options = planOptions(props, props);
         return withClient(props.connection, async ({ client }) => {
             const { plan, actual } = await d.planFromServer(client, spec, options);
             if (!actual) return { id: "" }; // every object is gone: the resource no longer exists
             const drift = d.describePlan(plan).filter((l) => !l.startsWith("[note]"));
             return {
                 id,
+                // The stored inputs lose the plan the last update ran, so a preview after a
+                // refresh (`pulumi preview --diff --refresh`) shows only what will run next.
+                inputs: {
+                    stream: props.stream,
+                    database: props.database,
+                    kafkaBrokers: props.kafkaBrokers,
+                    connection: props.connection,
+                    ...optionalSettings(props),
+                    plannedStatements: [],
+                    planSummary: [],
+                } satisfies StreamIngestionInputs,
                 props: outputs(
                     props,
                     spec,

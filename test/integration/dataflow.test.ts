@@ -240,10 +240,11 @@ describe("data flow: Kafka -> Kafka engine -> views -> MergeTree and dead-letter
     };
 
     before(async () => {
-        webEvents = loadStreams().find((s) => s.spec.name === "web_events")!.spec;
         kafka = await startKafka({ scram: user, alsoPlain: true });
         process.env[PASSWORD_ENV] = user.password;
         ch = await openEmbedded(path.join(scratch, "main"), { configXml: engineConfig() });
+        // After the engine: the loader asks the process's one engine (schemas/engine.ts).
+        webEvents = loadStreams().find((s) => s.spec.name === "web_events")!.spec;
     });
     after(async () => {
         await ch?.close();

@@ -478,7 +478,10 @@ describe("acceptance 7: escaped names and values arrive exactly as written", () 
             t.kafka!.columns.map((c) => c.name),
             [`user's "id"`, "semi;colon -- x", "dot.ted"],
         );
-        assert.equal(t.target!.comment, input.description);
+        assert.equal(
+            t.target!.comment,
+            `${input.description} [kafka-clickhouse-stack stream=odd role=target group=grp.odd-1]`,
+        );
         assert.equal(t.target!.columns[1]!.comment, "50% 'off' \\ here");
         assert.equal(t.kafka!.settings["format_csv_delimiter"], "'\\''");
         assert.equal(t.kafka!.settings["kafka_group_name"], "'grp.odd-1'");

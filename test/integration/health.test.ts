@@ -68,7 +68,6 @@ describe("readIngestionHealth", () => {
     const one = async (s: string): Promise<StreamHealth> => (await health([s]))[0]!;
 
     before(async () => {
-        base = loadStreams().find((s) => s.spec.name === "web_events")!.spec;
         // A consumer of a missing topic must not create it.
         kafka = await startKafka({
             scram: user,
@@ -84,6 +83,8 @@ describe("readIngestionHealth", () => {
                 saslCollection("kafka_wrong_password", user.username, WRONG_PASSWORD_ENV) +
                 "</named_collections></clickhouse>\n",
         });
+        // After the engine: the loader asks the process's one engine (schemas/engine.ts).
+        base = loadStreams().find((s) => s.spec.name === "web_events")!.spec;
     });
     after(async () => {
         await ch?.close();

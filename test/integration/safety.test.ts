@@ -88,10 +88,12 @@ async function fingerprint(db: string, table: string, columns: readonly string[]
 }
 
 async function fill(db: string, rows: number): Promise<void> {
-    // Rows spread over two years, so TTLs and partitions have something to bite.
+    // Rows spread evenly over ~600 days (about 20 monthly partitions, whatever the row count), so
+    // TTLs and partitions have something to bite.
+    const spacing = Math.max(1, Math.floor((600 * 86_400) / rows));
     await client.command({
         query:
-            `INSERT INTO \`${db}\`.ev (id, ts, page, score) SELECT number, now() - toIntervalSecond(number * 631), ` +
+            `INSERT INTO \`${db}\`.ev (id, ts, page, score) SELECT number, now() - toIntervalSecond(number * ${spacing}), ` +
             `concat('/p/', toString(number % 97)), number / 7 FROM numbers(${rows})`,
     });
 }
@@ -360,7 +362,7 @@ describe("acceptance 5: TTL changes show their measured impact", () => {
         const db = freshDb("ttl");
         await reconcile(client, spec(BASE), opts(db));
         await fill(db, ROWS);
-        // Rows are 631 s apart: those older than 100 days are past the new TTL.
+        // Rows span ~600 days: those older than 100 days are past the new TTL.
         const [{ expected }] = (await queryRows<{ expected: string }>(
             client,
             `SELECT toString(countIf(ts + INTERVAL 100 DAY <= now())) AS expected FROM \`${db}\`.ev`,
@@ -413,6 +415,50 @@ describe("acceptance 5: TTL changes show their measured impact", () => {
                 .plan,
         );
         assert.equal(measured.statements.filter((s) => s.measured).length, 1);
+    });
+});
+
+describe("upgrading: resources created before ownership markers", () => {
+    let front: HttpFront;
+    before(async () => {
+        process.env["KCS_SAFETY_PASSWORD"] = "safety-pw";
+        front = await serveHttp(client, { username: "ingest", password: "safety-pw" });
+    });
+    after(async () => front?.close());
+
+    it("a resource whose state has no stack takes over its unmarked objects; a new one is refused", async () => {
+        const db = freshDb("legacy");
+        await reconcile(client, spec(BASE), opts(db));
+        for (const t of ["ev", "ev_dlq", "ev_kafka", "ev_mv", "ev_dlq_mv"])
+            await client.command({ query: `ALTER TABLE \`${db}\`.\`${t}\` MODIFY COMMENT ''` });
+        await fill(db, 200);
+        const provider = streamIngestionProvider as Required<pulumi.dynamic.ResourceProvider>;
+        const news: StreamIngestionInputs = {
+            stream: spec(BASE),
+            database: db,
+            kafkaBrokers: BROKERS,
+            connection: {
+                kind: "http",
+                url: front.url,
+                username: "ingest",
+                password: { fromEnv: "KCS_SAFETY_PASSWORD" },
+            },
+            stack: "proj/dev",
+        };
+        // A new resource (no old state) must not take over what it did not create.
+        const fresh = await provider.check({}, news);
+        assert.match(fresh.failures?.[0]?.reason ?? "", /carries no ownership marker/);
+        // The same objects, known to this resource from a release without markers.
+        const legacyOlds = { stream: spec(BASE), database: db, kafkaBrokers: BROKERS };
+        const checked = await provider.check(legacyOlds, news);
+        assert.equal(checked.failures?.length ?? 0, 0, JSON.stringify(checked.failures));
+        const planned = checked.inputs["plannedStatements"] as string[];
+        assert.ok(planned.some((p) => /MODIFY COMMENT .*stack=proj\/dev/.test(p)));
+        assert.ok(planned.every((p) => !p.startsWith("[destructive]")));
+        await provider.update(`${db}.ev`, { ...legacyOlds, streamName: "ev" }, checked.inputs);
+        assert.equal((await fingerprint(db, "ev", ["id", "page"])).n, "200");
+        const again = await provider.check({ ...checked.inputs }, news);
+        assert.deepEqual(again.inputs["plannedStatements"], []);
     });
 });
 

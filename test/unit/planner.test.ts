@@ -547,6 +547,29 @@ describe("planStream: evolving (table-driven)", () => {
     });
 });
 
+describe("a dotted source that becomes a nested path", () => {
+    it("is named in a plan note with the escaped spelling that keeps the literal key", () => {
+        const flat = spec((s) => ({
+            ...s,
+            columns: [...s.columns, { name: "user_id", type: "UInt64", source: "user\\.id" }],
+        }));
+        const nested = spec((s) => ({
+            ...s,
+            columns: [...s.columns, { name: "user_id", type: "UInt64", source: "user.id" }],
+        }));
+        const plan = planStream(nested, stateOf(flat), OPTIONS);
+        assert.ok(
+            plan.notes.some(
+                (n) =>
+                    n.includes("read a top-level field named 'user.id'") &&
+                    n.includes("write source: user\\.id"),
+            ),
+            plan.notes.join("\n"),
+        );
+        assert.deepEqual(planStream(flat, stateOf(flat), OPTIONS).notes, []);
+    });
+});
+
 describe("planDrop", () => {
     it("drops the Kafka table first, then the views, and keeps tables holding rows", () => {
         const plan = planDrop("events", stateOf(spec()), { database: "ingest" });
