@@ -53,11 +53,25 @@ const opts = (database: string, over: Partial<PlanOptions> = {}): PlanOptions =>
     ...over,
 });
 
+// The provider's own path: the real HTTP interface in front of the engine, with a password.
+let front: HttpFront;
+const httpConnection = (): StreamIngestionInputs["connection"] => ({
+    kind: "http",
+    url: front.url,
+    username: "ingest",
+    password: { fromEnv: "KCS_SAFETY_PASSWORD" },
+});
+
 before(async () => {
     ch = await openEmbedded();
     client = ch.client;
+    process.env["KCS_SAFETY_PASSWORD"] = "safety-pw";
+    front = await serveHttp(client, { username: "ingest", password: "safety-pw" });
 });
-after(async () => ch?.close());
+after(async () => {
+    await front?.close();
+    await ch?.close();
+});
 
 const spec = (input: StreamInput): StreamSpec =>
     validateStream(structuredClone(input), "test").spec;
@@ -351,13 +365,6 @@ describe("acceptance 4: objects under a derived name that are not the stream's a
 // ---------------------------------------------------------------------------------------------
 
 describe("acceptance 5: TTL changes show their measured impact", () => {
-    let front: HttpFront;
-    before(async () => {
-        process.env["KCS_SAFETY_PASSWORD"] = "safety-pw";
-        front = await serveHttp(client, { username: "ingest", password: "safety-pw" });
-    });
-    after(async () => front?.close());
-
     it("refused by default, naming the rows and bytes it would delete; shown in the plan when allowed", async () => {
         const db = freshDb("ttl");
         await reconcile(client, spec(BASE), opts(db));
@@ -374,12 +381,7 @@ describe("acceptance 5: TTL changes show their measured impact", () => {
             stream: withTtl,
             database: db,
             kafkaBrokers: BROKERS,
-            connection: {
-                kind: "http",
-                url: front.url,
-                username: "ingest",
-                password: { fromEnv: "KCS_SAFETY_PASSWORD" },
-            },
+            connection: httpConnection(),
         };
         const checked = await provider.check({ database: db }, inputs);
         const count = Number(expected).toLocaleString("en-US");
@@ -419,13 +421,6 @@ describe("acceptance 5: TTL changes show their measured impact", () => {
 });
 
 describe("upgrading: resources created before ownership markers", () => {
-    let front: HttpFront;
-    before(async () => {
-        process.env["KCS_SAFETY_PASSWORD"] = "safety-pw";
-        front = await serveHttp(client, { username: "ingest", password: "safety-pw" });
-    });
-    after(async () => front?.close());
-
     it("a resource whose state has no stack takes over its unmarked objects; a new one is refused", async () => {
         const db = freshDb("legacy");
         await reconcile(client, spec(BASE), opts(db));
@@ -437,12 +432,7 @@ describe("upgrading: resources created before ownership markers", () => {
             stream: spec(BASE),
             database: db,
             kafkaBrokers: BROKERS,
-            connection: {
-                kind: "http",
-                url: front.url,
-                username: "ingest",
-                password: { fromEnv: "KCS_SAFETY_PASSWORD" },
-            },
+            connection: httpConnection(),
             stack: "proj/dev",
         };
         // A new resource (no old state) must not take over what it did not create.
