@@ -578,6 +578,17 @@ describe("rehearsal stops a bad plan before the server sees it", () => {
         );
     });
 
+    it("Kafka tables reading a named collection the rehearsal engine lacks still rehearse", async () => {
+        const db = freshDb("reh");
+        const options = opts(db, { kafkaNamedCollection: "kafka_sasl" });
+        const { plan, actual } = await planFromServer(client, spec(BASE), options);
+        assert.ok(plan.statements.some((s) => /ENGINE = Kafka\(`kafka_sasl`\)/.test(s.sql)));
+        assert.deepEqual(await rehearse(spec(BASE), options, plan, { actual }, client), {
+            ok: true,
+            engine: "embedded",
+        });
+    });
+
     it("a plan that does not reach the stream file fails as not converging", async () => {
         const db = freshDb("reh");
         await reconcile(client, spec(BASE), opts(db));
