@@ -4,12 +4,13 @@
  * interface), writes where they listen to `.sandbox/state.json`, and stops them all on SIGTERM.
  * The harnesses kill their children if this process dies, so nothing outlives it.
  */
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { renderKafkaConfig } from "../components/clickhouse/render";
-import { loadStreams } from "../schemas/loader";
 import { startClickHouseServer } from "../test/harness/chserver";
 import { startKafka } from "../test/harness/kafka";
+import { STANDIN_BROKER_PROPERTIES, startStrimziStandIn } from "../test/harness/strimzi-standin";
 import { startKube } from "../test/harness/kube";
 import { strimziCrdDir } from "../test/harness/strimzi";
 import { SANDBOX_DIR, STATE_FILE, SandboxState } from "./sandbox-state";
@@ -29,7 +30,14 @@ async function main(): Promise<void> {
     log("starting the Kubernetes API server (kwok), the Kafka broker and ClickHouse...");
     const [kube, broker, clickhouse] = await Promise.all([
         startKube({ name: "kcs-sandbox", log }),
-        startKafka({ dataDir: path.join(SANDBOX_DIR, "kafka"), defaultPartitions: 3 }),
+        startKafka({
+            dataDir: path.join(SANDBOX_DIR, "kafka"),
+            defaultPartitions: 3,
+            // A SASL listener and the standard authorizer, so the KafkaUser's credentials and
+            // ACLs the Strimzi stand-in writes are real; the tools and ClickHouse use PLAINTEXT.
+            scram: { username: "kcs-harness", password: randomBytes(12).toString("hex") },
+            serverProperties: STANDIN_BROKER_PROPERTIES,
+        }),
         startClickHouseServer({
             dataDir: path.join(SANDBOX_DIR, "clickhouse"),
             log: path.join(SANDBOX_DIR, "clickhouse.log"),
@@ -42,13 +50,13 @@ async function main(): Promise<void> {
     const crdDir = strimziCrdDir();
     log(`applying the Strimzi CRDs from ${crdDir}...`);
     await kube.applyCrds(crdDir);
-    // No Strimzi operator runs against kwok: create the topics on the real broker, as its Topic Operator would.
-    for (const { spec } of loadStreams()) {
-        await broker.createTopic(spec.topic.name, spec.topic.partitions, {
-            "retention.ms": spec.topic.retentionMs,
-            "cleanup.policy": spec.topic.cleanupPolicy,
-        });
-    }
+    // The Strimzi operator cannot run here: its stand-in reports the status Strimzi 1.2 reports
+    // and creates the topics, SCRAM credentials and ACLs on the broker, as its operators would.
+    const strimzi = await startStrimziStandIn({
+        kubeconfig: kube.kubeconfig,
+        kafkaBootstrap: broker.bootstrap,
+        log: (line) => log(`strimzi: ${line}`),
+    });
     const state: SandboxState = {
         supervisorPid: process.pid,
         kubeconfig: kube.kubeconfig,
@@ -65,6 +73,7 @@ async function main(): Promise<void> {
         if (stopping) return;
         stopping = true;
         log(`${signal}: stopping ClickHouse, the broker and the API server...`);
+        await strimzi.stop();
         await Promise.allSettled([clickhouse.stop(), broker.stop(), kube.stop()]);
         fs.rmSync(STATE_FILE, { force: true });
         log("stopped");

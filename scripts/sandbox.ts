@@ -32,8 +32,6 @@ const say = (line: string) => process.stdout.write(`[sandbox] ${line}\n`);
 function sandboxConfig(state: SandboxState): Record<string, string> {
     return {
         namespace: NAMESPACE,
-        // No Strimzi operator runs against the local API server, so nothing would ever turn Ready.
-        kafkaWaitForReady: "false",
         kafkaEphemeralStorage: "true",
         kafkaPlainListener: "true",
         kafkaBrokerCpu: "100m",

@@ -1,7 +1,10 @@
 /**
  * End to end, as users run it: the real Pulumi engine and providers (Automation API, a fresh
  * stack on a file backend), a real Kubernetes API server (kwok: pods become Ready on fake nodes),
- * a real Kafka broker and the real ClickHouse engine behind its HTTP interface.
+ * a real Kafka broker and the real ClickHouse engine behind its HTTP interface, with readiness
+ * gating on against the Strimzi stand-in (test/harness/strimzi-standin.ts), which writes the
+ * status Strimzi 1.2 writes and does the operators' work on the broker: topics, SCRAM
+ * credentials and ACLs, the topic finalizer.
  */
 import type { Stack } from "@pulumi/pulumi/automation";
 import assert from "node:assert/strict";
@@ -15,6 +18,12 @@ import { loadStreams } from "../../schemas/loader";
 import { sampleMessages } from "../../schemas/sample";
 import { ClickHouseServer, startClickHouseServer } from "../harness/chserver";
 import { KafkaBroker, startKafka } from "../harness/kafka";
+import { sleep } from "../harness/process";
+import {
+    STANDIN_BROKER_PROPERTIES,
+    StrimziStandIn,
+    startStrimziStandIn,
+} from "../harness/strimzi-standin";
 import { KubeCluster, startKube, waitFor } from "../harness/kube";
 import { Engine, PROJECT_DIR, removeStack, startEngine, uniqueStackName } from "../harness/pulumi";
 
@@ -37,6 +46,11 @@ function readStateFile(backendDir: string, stack: string): string {
     return fs.readFileSync(path.join(backendDir, file), "utf8");
 }
 
+/** True when a CR's status has the condition `type` with status True. */
+function hasCondition(cr: any, type: string): boolean {
+    return (cr.status?.conditions ?? []).some((c: any) => c.type === type && c.status === "True");
+}
+
 async function kubectlJson(kube: KubeCluster, ...args: string[]): Promise<{ items: any[] }> {
     const text = (await kube.kubectl([...args, "-o", "json"])).trim();
     // `--ignore-not-found` prints nothing at all when there is nothing.
@@ -49,6 +63,7 @@ describe(
     () => {
         let kube: KubeCluster;
         let broker: KafkaBroker;
+        let strimzi: StrimziStandIn;
         let ch: ClickHouseServer;
         let engine: Engine;
         let stack: Stack;
@@ -66,12 +81,20 @@ describe(
             const configXml = renderKafkaConfig({ securityProtocol: "PLAINTEXT" });
             [kube, broker, ch] = await Promise.all([
                 startKube(),
-                startKafka(),
+                // A SASL listener and the standard authorizer: the KafkaUser's credentials and ACLs
+                // the stand-in writes are enforced there.
+                startKafka({
+                    scram: { username: "kcs-harness", password: randomBytes(12).toString("hex") },
+                    serverProperties: STANDIN_BROKER_PROPERTIES,
+                }),
                 startClickHouseServer({ configXml, username: "admin", password: adminPassword }),
             ]);
             await kube.applyCrds();
-            // No Strimzi operator runs here: create the topics on the real broker as its Topic Operator would.
-            for (const s of streams) await broker.createTopic(s.topic.name, s.topic.partitions);
+            strimzi = await startStrimziStandIn({
+                kubeconfig: kube.kubeconfig,
+                kafkaBootstrap: broker.bootstrap,
+                log: (line) => log(`strimzi: ${line}`),
+            });
             streamsDir = fs.mkdtempSync(path.join(os.tmpdir(), "kcs-e2e-streams-"));
             for (const f of fs.readdirSync(path.join(PROJECT_DIR, "schemas/streams"))) {
                 fs.copyFileSync(
@@ -85,7 +108,6 @@ describe(
                 {
                     namespace,
                     streamsDir,
-                    kafkaWaitForReady: "false",
                     kafkaEphemeralStorage: "true",
                     clickhouseEphemeralStorage: "true",
                     kafkaBrokerCpu: "100m",
@@ -103,6 +125,7 @@ describe(
         after(async () => {
             if (stack) await removeStack(stack, quiet).catch((e) => log(`cleanup: ${String(e)}`));
             engine?.dispose();
+            await strimzi?.stop();
             await Promise.allSettled([kube?.stop(), broker?.stop(), ch?.stop()]);
             if (streamsDir) fs.rmSync(streamsDir, { recursive: true, force: true });
         });
@@ -139,6 +162,29 @@ describe(
                 name: "events-clickhouse-scram",
                 key: "password",
             });
+
+            // Gating was on: up returned only after the stand-in reported what Strimzi 1.2 reports.
+            assert.ok(hasCondition(kafka, "Ready"), JSON.stringify(kafka.status));
+            assert.equal(kafka.status.observedGeneration, kafka.metadata.generation);
+            assert.deepEqual(
+                kafka.status.listeners.map((l: any) => l.bootstrapServers),
+                [`events-kafka-bootstrap.${namespace}.svc:9093`],
+            );
+            for (const t of topics) {
+                assert.ok(
+                    hasCondition(t, "Ready"),
+                    `${t.metadata.name}: ${JSON.stringify(t.status)}`,
+                );
+                assert.deepEqual(t.metadata.finalizers, ["strimzi.io/topic-operator"]);
+            }
+            assert.ok(hasCondition(user, "Ready"), JSON.stringify(user.status));
+            assert.equal(user.status.secret, "clickhouse");
+            // The topics are the stand-in's work on the broker, with the stream's settings.
+            for (const s of streams) {
+                const t = await broker.describeTopic(s.topic.name);
+                assert.equal(t?.partitions, s.topic.partitions, s.topic.name);
+                assert.equal(t?.config["retention.ms"], String(s.topic.retentionMs), s.topic.name);
+            }
 
             const [sts] = (await kubectlJson(kube, "-n", namespace, "get", "statefulsets")).items;
             assert.equal(
@@ -227,7 +273,33 @@ describe(
             );
         });
 
-        it("3. a new column: preview shows the ALTER, up applies it, ingested rows stay", async () => {
+        it("3. the node pool gets Strimzi's status but never Ready: a wait for it times out", async () => {
+            const [pool] = (
+                await kubectlJson(kube, "-n", namespace, "get", "kafkanodepools.kafka.strimzi.io")
+            ).items;
+            // The stand-in reconciled the pool (what the operator writes there) ...
+            assert.equal(pool.status?.observedGeneration, pool.metadata.generation);
+            assert.deepEqual(pool.status.nodeIds, [0]);
+            assert.deepEqual(pool.status.roles, ["controller", "broker"]);
+            // ... and, like Strimzi 1.2, set no condition at all: pulumi.com/waitFor:
+            // condition=Ready on a pool would wait until its timeout.
+            assert.equal(pool.status.conditions, undefined);
+            const started = Date.now();
+            await assert.rejects(
+                kube.kubectl([
+                    "-n",
+                    namespace,
+                    "wait",
+                    "--for=condition=Ready",
+                    `kafkanodepools.kafka.strimzi.io/${pool.metadata.name}`,
+                    "--timeout=15s",
+                ]),
+                /timed out waiting for the condition/,
+            );
+            assert.ok(Date.now() - started >= 14_000, "kubectl gave up at its timeout, not before");
+        });
+
+        it("4. a new column: preview shows the ALTER, up applies it, ingested rows stay", async () => {
             const file = path.join(streamsDir, "web_events.yaml");
             fs.writeFileSync(
                 file,
@@ -267,7 +339,120 @@ describe(
             );
         });
 
-        it("4. external Kafka mode creates topics with @pulumi/kafka on the broker", async () => {
+        it("5. an update waits for the operator to reconcile the new generation", async () => {
+            const iot = streams.find((s) => s.name === "iot_readings")!;
+            const before = iot.topic.partitions;
+            const file = path.join(streamsDir, "iot_readings.yaml");
+            const text = fs.readFileSync(file, "utf8");
+            assert.ok(text.includes(`partitions: ${before}`));
+            fs.writeFileSync(
+                file,
+                text.replace(`partitions: ${before}`, `partitions: ${before + 2}`),
+            );
+            const topicCr = async () =>
+                JSON.parse(
+                    await kube.kubectl([
+                        "-n",
+                        namespace,
+                        "get",
+                        `kafkatopics.kafka.strimzi.io/${iot.topic.name}`,
+                        "-o",
+                        "json",
+                    ]),
+                );
+            // With the operator held, the KafkaTopic keeps its Ready of the previous generation.
+            strimzi.pause();
+            let settled = false;
+            const up = stack.up({ onOutput: quiet }).finally(() => (settled = true));
+            try {
+                await waitFor(
+                    async () => {
+                        const t = await topicCr();
+                        return t.metadata.generation > t.status.observedGeneration;
+                    },
+                    180_000,
+                    "the KafkaTopic's new generation",
+                );
+                const stale = await topicCr();
+                assert.ok(hasCondition(stale, "Ready"), "the old Ready is still there");
+                await sleep(8_000);
+                assert.equal(settled, false, "up must not finish on the old generation's Ready");
+            } finally {
+                strimzi.resume();
+            }
+            const result = await up;
+            assert.equal(result.summary.result, "succeeded");
+            const t = await topicCr();
+            assert.equal(t.status.observedGeneration, t.metadata.generation);
+            assert.equal((await broker.describeTopic(iot.topic.name))?.partitions, before + 2);
+        });
+
+        it("6. refresh shows a column added by hand in ClickHouse as drift", async () => {
+            await ch.client().command({
+                query: "ALTER TABLE ingest.web_events ADD COLUMN hand_added String DEFAULT ''",
+            });
+            const refresh = await stack.refresh({ onOutput: quiet });
+            assert.equal(refresh.summary.result, "succeeded");
+            const state = await stack.exportStack();
+            const web = (state.deployment.resources as any[]).find((r) =>
+                String(r.urn).endsWith("::ingestion-web_events"),
+            );
+            assert.ok(web, "the web_events ingestion resource is in the state");
+            const drift: string[] = web.outputs.drift ?? [];
+            assert.ok(
+                drift.some((l) => l.includes("hand_added")),
+                `drift names the hand-made column: ${JSON.stringify(drift)}`,
+            );
+            // Undo it by hand, as an operator would, so the later steps see the managed schema.
+            await ch
+                .client()
+                .command({ query: "ALTER TABLE ingest.web_events DROP COLUMN hand_added" });
+            await stack.refresh({ onOutput: quiet });
+        });
+
+        it("7. the ClickHouse KafkaUser's SCRAM credentials work and its ACLs hold on the broker", async () => {
+            const secretJson = async (name: string) =>
+                (
+                    await kubectlJson(
+                        kube,
+                        "-n",
+                        namespace,
+                        "get",
+                        "secrets",
+                        "--field-selector",
+                        `metadata.name=${name}`,
+                    )
+                ).items[0];
+            const decode = (v: string) => Buffer.from(v, "base64").toString();
+            // The User Operator's Secret for the user carries the password the stack generated.
+            const [own, made] = [
+                await secretJson("events-clickhouse-scram"),
+                await secretJson("clickhouse"),
+            ];
+            assert.ok(made, "the Secret the User Operator writes for the KafkaUser");
+            const password = decode(own.data.password);
+            assert.equal(decode(made.data.password), password);
+            assert.match(decode(made.data["sasl.jaas.config"]), /username="clickhouse"/);
+            const [user] = (
+                await kubectlJson(kube, "-n", namespace, "get", "kafkausers.kafka.strimzi.io")
+            ).items;
+            const group = user.spec.authorization.acls.find((a: any) => a.resource.type === "group")
+                .resource.name;
+            await broker.createTopic("outside.acl", 1);
+            await broker.produce("outside.acl", ['{"not":"for clickhouse"}']);
+            // TopicAuthorizationException comes after a successful SCRAM login: a wrong password
+            // would fail with SaslAuthenticationException instead.
+            await assert.rejects(
+                broker.consume("outside.acl", 1, {
+                    auth: { username: "clickhouse", password },
+                    group,
+                    timeoutMs: 15_000,
+                }),
+                /TopicAuthorizationException|Not authorized to access topics/,
+            );
+        });
+
+        it("8. external Kafka mode creates topics with @pulumi/kafka on the broker", async () => {
             const extDir = fs.mkdtempSync(path.join(os.tmpdir(), "kcs-e2e-ext-"));
             const iot = fs.readFileSync(
                 path.join(PROJECT_DIR, "schemas/streams/iot_readings.yaml"),
@@ -312,9 +497,17 @@ describe(
             );
         });
 
-        it("5. destroy leaves no API objects, Kafka tables or views; target tables stay", async () => {
+        it("9. destroy finishes with the topic finalizers in place, leaves no API objects, Kafka tables or views; target tables stay", async () => {
+            const started = Date.now();
             const result = await stack.destroy({ onOutput: quiet });
+            log(
+                `destroy: ${result.summary.result} in ${((Date.now() - started) / 1000).toFixed(0)} s`,
+            );
             assert.equal(result.summary.result, "succeeded");
+            // The Topic Operator deleted each topic before it released its KafkaTopic.
+            for (const s of streams) {
+                assert.equal(await broker.describeTopic(s.topic.name), undefined, s.topic.name);
+            }
             for (const kind of [
                 "kafkas.kafka.strimzi.io",
                 "kafkanodepools.kafka.strimzi.io",

@@ -92,6 +92,9 @@ const PLURALS = {
 type Kind = keyof typeof PLURALS;
 
 const SCRAM_SHA_512 = 2;
+/** How Kafka and the client word UNKNOWN_TOPIC_OR_PARTITION. */
+const UNKNOWN_TOPIC =
+    /UNKNOWN_TOPIC_OR_PARTITION|does not exist|unknown topic|does not host this topic-partition/i;
 const SCRAM_ITERATIONS = 4096;
 const RESYNC_MS = 5_000;
 
@@ -275,8 +278,7 @@ export async function startStrimziStandIn(opts: StrimziStandInOptions): Promise<
         const meta = await admin
             .metadata({ topics: [name], forceUpdate: true })
             .catch((e: Error) => {
-                if (/UNKNOWN_TOPIC_OR_PARTITION|does not exist|unknown topic/i.test(errorText(e)))
-                    return undefined;
+                if (UNKNOWN_TOPIC.test(errorText(e))) return undefined;
                 throw e;
             });
         const t = meta?.topics.get(name);
@@ -292,14 +294,11 @@ export async function startStrimziStandIn(opts: StrimziStandInOptions): Promise<
         const name = topicName(topic);
         if (topic.metadata.deletionTimestamp) {
             if (!topic.metadata.finalizers?.includes(TOPIC_FINALIZER)) return;
-            if (isManaged(topic)) {
+            // Idempotent, as the Topic Operator's delete is: a topic already gone (deleted by an
+            // earlier attempt whose answer was lost, or by hand) only releases the finalizer.
+            if (isManaged(topic) && (await describeTopic(name)) !== undefined) {
                 await admin.deleteTopics({ topics: [name] }).catch((e: Error) => {
-                    if (
-                        !/UNKNOWN_TOPIC_OR_PARTITION|does not exist|unknown topic/i.test(
-                            errorText(e),
-                        )
-                    )
-                        throw e;
+                    if (!UNKNOWN_TOPIC.test(errorText(e))) throw e;
                 });
                 log(
                     `deleted topic ${name} (KafkaTopic ${topic.metadata.namespace}/${topic.metadata.name})`,
