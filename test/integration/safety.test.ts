@@ -449,6 +449,17 @@ describe("upgrading: resources created before ownership markers", () => {
         assert.equal((await fingerprint(db, "ev", ["id", "page"])).n, "200");
         const again = await provider.check({ ...checked.inputs }, news);
         assert.deepEqual(again.inputs["plannedStatements"], []);
+        // A refresh stores inputs without the plan the update ran, so the next preview's diff
+        // shows only what will run then (old [] -> new statements).
+        const outs = (
+            await provider.update(`${db}.ev`, { ...legacyOlds, streamName: "ev" }, checked.inputs)
+        ).outs;
+        const read = (await provider.read(`${db}.ev`, outs)) as {
+            inputs?: Record<string, unknown>;
+        };
+        assert.deepEqual(read.inputs?.["plannedStatements"], []);
+        assert.deepEqual(read.inputs?.["stream"], outs["stream"]);
+        assert.equal(read.inputs?.["stack"], "proj/dev");
     });
 });
 
