@@ -519,9 +519,11 @@ export async function startStrimziStandIn(opts: StrimziStandInOptions): Promise<
         running = (async () => {
             do {
                 again = false;
-                await pass().catch((e: unknown) =>
-                    log(`reconciliation pass failed: ${errorText(e)}`),
-                );
+                await pass().catch((e: unknown) => {
+                    // 429 "storage is (re)initializing": a fresh API server; the next pass retries.
+                    if ((e as { code?: number }).code === 429) return;
+                    log(`reconciliation pass failed: ${errorText(e).split("\n")[0]}`);
+                });
             } while (again && !stopped && !paused);
             running = undefined;
         })();
