@@ -260,12 +260,19 @@ async function down(): Promise<void> {
     if (state) {
         const { stack } = await sandboxStack(state.kubeconfig);
         say("pulumi destroy (stack 'sandbox')...");
-        await removeStack(stack, (o) => process.stdout.write(o));
-        say(`stopping the supervisor (pid ${state.supervisorPid})...`);
-        process.kill(state.supervisorPid, "SIGTERM");
-        const deadline = Date.now() + 60_000;
-        while (isAlive(state.supervisorPid) && Date.now() < deadline) await sleep(500);
-        if (isAlive(state.supervisorPid)) process.kill(-state.supervisorPid, "SIGKILL");
+        try {
+            await removeStack(stack, (o) => process.stdout.write(o));
+        } finally {
+            // A failed destroy must not leave the API server, broker and engine running: the
+            // stack is removed either way, and everything it ran on goes with the supervisor.
+            say(`stopping the supervisor (pid ${state.supervisorPid})...`);
+            process.kill(state.supervisorPid, "SIGTERM");
+            const deadline = Date.now() + 60_000;
+            while (isAlive(state.supervisorPid) && Date.now() < deadline) await sleep(500);
+            if (isAlive(state.supervisorPid)) process.kill(-state.supervisorPid, "SIGKILL");
+            fs.rmSync(SANDBOX_DIR, { recursive: true, force: true });
+            fs.rmSync(path.resolve(__dirname, "..", `Pulumi.${STACK}.yaml`), { force: true });
+        }
     } else {
         say("no running sandbox");
         // Its API server is gone, so there is nothing to destroy: forget the stack's state.
