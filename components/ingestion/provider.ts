@@ -511,10 +511,19 @@ const IMPLEMENTATION: ProviderImplementation = {
             "stack",
             "adoptUnmarked",
         ] as const;
+        // Who the provider connects as (user, password reference) is not the resource's state:
+        // switching a preview to a read-only user must not show every stream as changed.
+        const comparable = (k: (typeof settings)[number], v: unknown) => {
+            if (k !== "connection" || typeof v !== "object" || v === null) return v ?? null;
+            const { username: _u, password: _p, ...where } = v as Record<string, unknown>;
+            void _u;
+            void _p;
+            return where;
+        };
         const inputsChanged = settings.some(
             (k) =>
-                JSON.stringify(olds[k] ?? null) !==
-                JSON.stringify((news as unknown as Record<string, unknown>)[k] ?? null),
+                JSON.stringify(comparable(k, olds[k])) !==
+                JSON.stringify(comparable(k, (news as unknown as Record<string, unknown>)[k])),
         );
         const statements = Array.isArray(planned) ? planned : [];
         return {

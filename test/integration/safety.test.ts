@@ -463,6 +463,27 @@ describe("upgrading: resources created before ownership markers", () => {
     });
 });
 
+describe("diff: who the provider connects as is not a change", () => {
+    it("a read-only preview user does not mark the stream changed; another server does", async () => {
+        const provider = streamIngestionProvider as Required<pulumi.dynamic.ResourceProvider>;
+        const olds = {
+            stream: spec(BASE),
+            database: "d",
+            kafkaBrokers: BROKERS,
+            connection: httpConnection(),
+            streamName: "ev",
+        };
+        const news = {
+            ...olds,
+            connection: { ...httpConnection(), username: "preview", password: { fromEnv: "RO" } },
+            plannedStatements: [],
+        };
+        assert.equal((await provider.diff("d.ev", olds, news)).changes, false);
+        const moved = { ...news, connection: { ...news.connection, url: "http://127.0.0.1:1" } };
+        assert.equal((await provider.diff("d.ev", olds, moved)).changes, true);
+    });
+});
+
 // ---------------------------------------------------------------------------------------------
 // Restore: a failure after consumption stopped puts the Kafka table and views back
 // ---------------------------------------------------------------------------------------------
