@@ -190,10 +190,17 @@ describe("e2e: the README's commands, typed in a shell", { timeout: 30 * 60_000 
         );
         assert.equal(preview.code, 0, tail(preview.output, 60));
         assert.match(preview.output, /ADD COLUMN[^\n]*readme_note/, tail(preview.output, 60));
-        // Only what will run: not the create statements the first `up` already ran.
+        // Only what will run: not the statements the first `up` already ran (the database and the
+        // target table), and no old statement paired with a new one.
+        assert.doesNotMatch(preview.output, /CREATE DATABASE/, tail(preview.output, 80));
         assert.doesNotMatch(
             preview.output,
-            /CREATE DATABASE|\[create\] CREATE TABLE/,
+            /CREATE TABLE IF NOT EXISTS `ingest`\.`web_events` \(/,
+            tail(preview.output, 80),
+        );
+        assert.doesNotMatch(
+            preview.output,
+            /\[\d+\]: "\[[a-z-]+\] [^"\n]*" => /,
             tail(preview.output, 80),
         );
 
