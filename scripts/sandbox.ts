@@ -158,7 +158,7 @@ async function report(
         );
         say(`  broker:      ${state.kafkaBootstrap} (log ${state.kafkaLog})`);
         say(
-            `  edit a stream, then: . tools/env.sh && pulumi preview --diff --stack sandbox && pulumi up --stack sandbox`,
+            `  edit a stream, then: . tools/env.sh && pulumi preview --diff --refresh --stack sandbox && pulumi up --stack sandbox`,
         );
         say(`  tear down:   ./run sandbox down`);
     } finally {
