@@ -20,7 +20,7 @@ import { renderKafkaConfig } from "../../components/clickhouse/render";
 import { ClickHouseServer, startClickHouseServer } from "../harness/chserver";
 import { KafkaBroker, startKafka } from "../harness/kafka";
 import { KubeCluster, startKube } from "../harness/kube";
-import { PROJECT_DIR, localPulumi, uniqueStackName } from "../harness/pulumi";
+import { PROJECT_DIR, localPulumi, localStackConfig, uniqueStackName } from "../harness/pulumi";
 
 const log = (line: string) => process.stderr.write(`[readme-shell] ${line}\n`);
 
@@ -132,18 +132,13 @@ describe("e2e: the README's commands, typed in a shell", { timeout: 30 * 60_000 
 
     it("stack init, config set, preview --diff and up: type-checked, from a shell", async () => {
         const config: Record<string, string> = {
-            namespace,
-            streamsDir,
+            ...localStackConfig({
+                namespace,
+                streamsDir,
+                clickhouseUrl: ch.url,
+                kafkaBootstrap: broker.bootstrap,
+            }),
             kafkaWaitForReady: "false",
-            kafkaEphemeralStorage: "true",
-            clickhouseEphemeralStorage: "true",
-            kafkaBrokerCpu: "100m",
-            kafkaBrokerMemory: "512Mi",
-            clickhouseCpu: "100m",
-            clickhouseMemory: "512Mi",
-            ingestionConnection: "url",
-            ingestionUrl: ch.url,
-            ingestionKafkaBrokers: broker.bootstrap,
             "kubernetes:kubeconfig": kube.kubeconfig,
         };
         const sets = Object.entries(config)

@@ -25,7 +25,14 @@ import {
     startStrimziStandIn,
 } from "../harness/strimzi-standin";
 import { KubeCluster, startKube, waitFor } from "../harness/kube";
-import { Engine, PROJECT_DIR, removeStack, startEngine, uniqueStackName } from "../harness/pulumi";
+import {
+    Engine,
+    PROJECT_DIR,
+    localStackConfig,
+    removeStack,
+    startEngine,
+    uniqueStackName,
+} from "../harness/pulumi";
 
 const log = (line: string) => process.stderr.write(`[e2e] ${line}\n`);
 const quiet = () => undefined;
@@ -105,19 +112,12 @@ describe(
             engine = await startEngine({ env: { KUBECONFIG: kube.kubeconfig } });
             stack = await engine.stack(
                 name,
-                {
+                localStackConfig({
                     namespace,
                     streamsDir,
-                    kafkaEphemeralStorage: "true",
-                    clickhouseEphemeralStorage: "true",
-                    kafkaBrokerCpu: "100m",
-                    kafkaBrokerMemory: "512Mi",
-                    clickhouseCpu: "100m",
-                    clickhouseMemory: "512Mi",
-                    ingestionConnection: "url",
-                    ingestionUrl: ch.url,
-                    ingestionKafkaBrokers: broker.bootstrap,
-                },
+                    clickhouseUrl: ch.url,
+                    kafkaBootstrap: broker.bootstrap,
+                }),
                 { clickhouseAdminPassword: adminPassword },
             );
         });

@@ -44,6 +44,31 @@ export interface Engine {
 }
 
 /** A stack name no other run uses. */
+/**
+ * Stack config for a stack on the local runtime: small sizes, ephemeral storage (PVCs never bind on
+ * kwok), the DDL provider on the local ClickHouse HTTP front, the Kafka tables on the local broker.
+ */
+export function localStackConfig(local: {
+    readonly namespace: string;
+    readonly streamsDir: string;
+    readonly clickhouseUrl: string;
+    readonly kafkaBootstrap: string;
+}): Record<string, string> {
+    return {
+        namespace: local.namespace,
+        streamsDir: local.streamsDir,
+        kafkaEphemeralStorage: "true",
+        clickhouseEphemeralStorage: "true",
+        kafkaBrokerCpu: "100m",
+        kafkaBrokerMemory: "512Mi",
+        clickhouseCpu: "100m",
+        clickhouseMemory: "512Mi",
+        ingestionConnection: "url",
+        ingestionUrl: local.clickhouseUrl,
+        ingestionKafkaBrokers: local.kafkaBootstrap,
+    };
+}
+
 export function uniqueStackName(prefix: string): string {
     return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString("hex")}`;
 }
