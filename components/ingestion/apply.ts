@@ -106,7 +106,14 @@ export async function restoreIngestion(
             );
         });
         if (views.length > 0) {
-            await run(placeholderFor(before.database, kafka, before.tables.dlqMv !== undefined));
+            await run(
+                placeholderFor(
+                    before.database,
+                    kafka.name,
+                    kafka.columns,
+                    before.tables.dlqMv !== undefined,
+                ),
+            );
             for (const role of views) {
                 await run(
                     `DROP TABLE IF EXISTS \`${before.database}\`.\`${before.tables[role]!.name}\``,

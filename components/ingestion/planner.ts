@@ -741,24 +741,29 @@ function kafkaDdl(d: Desired): string {
 }
 
 function placeholderDdl(d: Desired): string {
-    const virtuals = d.deadLetter ? KAFKA_VIRTUALS : [];
-    const cols = [
-        ...d.kafkaColumns.map(columnDef),
-        ...virtuals.map(([n, t]) => `${quoteIdent(n)} ${t}`),
-    ];
-    return `CREATE TABLE IF NOT EXISTS ${qualified(d.db, d.names.kafka)} (${cols.join(", ")}) ENGINE = Null COMMENT ${quoteString(d.comments.kafka)}`;
+    return placeholderFor(d.db, d.names.kafka, d.kafkaColumns, d.deadLetter, d.comments.kafka);
 }
 
 /**
- * A Null-engine stand-in for a Kafka table as it was found (its columns, plus the virtual columns
- * when dead letters are on): used to restore views before the Kafka table itself.
+ * A Null-engine stand-in for a Kafka table (its columns, plus the virtual columns the dead-letter
+ * view reads): the views are defined against it before the Kafka table itself exists. Also used to
+ * restore views as a failed update found them.
  */
-export function placeholderFor(db: string, kafka: ActualTable, withVirtuals: boolean): string {
+export function placeholderFor(
+    db: string,
+    table: string,
+    columns: ReadonlyArray<{ readonly name: string; readonly type: string }>,
+    withVirtuals: boolean,
+    comment?: string,
+): string {
     const cols = [
-        ...kafka.columns.map((c) => `${quoteIdent(c.name)} ${c.type}`),
+        ...columns.map((c) => `${quoteIdent(c.name)} ${c.type}`),
         ...(withVirtuals ? KAFKA_VIRTUALS.map(([n, t]) => `${quoteIdent(n)} ${t}`) : []),
     ];
-    return `CREATE TABLE IF NOT EXISTS ${qualified(db, kafka.name)} (${cols.join(", ")}) ENGINE = Null`;
+    return (
+        `CREATE TABLE IF NOT EXISTS ${qualified(db, table)} (${cols.join(", ")}) ENGINE = Null` +
+        (comment !== undefined ? ` COMMENT ${quoteString(comment)}` : "")
+    );
 }
 
 function dlqDdl(d: Desired): string {
