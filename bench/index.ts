@@ -21,7 +21,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { KAFKA_VERSION, KafkaBroker, startKafka } from "../test/harness/kafka";
+import { KAFKA_VERSION, KafkaBroker, startKafka } from "../runtime/kafka";
 import {
     BenchContext,
     BenchOptions,
@@ -344,7 +344,7 @@ function printTable(
 // ---------------------------------------------------------------------------------------------
 
 /**
- * test/harness/kafka.ts formats storage with a random base64url cluster id, which StorageTool
+ * runtime/kafka.ts formats storage with a random base64url cluster id, which StorageTool
  * reads as an option when it starts with "-" (about 1 run in 64); a second try gets another id.
  */
 async function startBroker(): Promise<KafkaBroker> {

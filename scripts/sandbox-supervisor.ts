@@ -8,11 +8,11 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { renderKafkaConfig } from "../components/clickhouse/render";
-import { startClickHouseServer } from "../test/harness/chserver";
-import { startKafka } from "../test/harness/kafka";
-import { STANDIN_BROKER_PROPERTIES, startStrimziStandIn } from "../test/harness/strimzi-standin";
-import { startKube } from "../test/harness/kube";
-import { strimziCrdDir } from "../test/harness/strimzi";
+import { startClickHouseServer } from "../runtime/chserver";
+import { startKafka } from "../runtime/kafka";
+import { STANDIN_BROKER_PROPERTIES, startStrimziStandIn } from "../runtime/strimzi-standin";
+import { startKube } from "../runtime/kube";
+import { strimziCrdDir } from "../runtime/strimzi";
 import { SANDBOX_DIR, STATE_FILE, SandboxState } from "./sandbox-state";
 
 const log = (line: string) =>

@@ -15,9 +15,9 @@ import { readIngestionHealth } from "../components/ingestion/health";
 import { loadStreams } from "../schemas/loader";
 import { sampleMessages } from "../schemas/sample";
 import { SANDBOX_DIR, STATE_FILE, SUPERVISOR_LOG, SandboxState } from "./sandbox-state";
-import { kafkaProducer } from "../test/harness/kafka";
-import { isAlive, sleep } from "../test/harness/process";
-import { removeStack, startEngine } from "../test/harness/pulumi";
+import { kafkaProducer } from "../runtime/kafka";
+import { isAlive, sleep } from "../runtime/process";
+import { removeStack, startEngine } from "../runtime/pulumi";
 
 const STACK = "sandbox";
 const DATABASE = "ingest";

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The local Pulumi backend and secrets passphrase, in one place: `. tools/env.sh` exports them for
-# a shell, and the sandbox (test/harness/pulumi.ts) runs the engine with them, so a stack the
+# a shell, and the sandbox (runtime/pulumi.ts) runs the engine with them, so a stack the
 # sandbox made is the one `pulumi preview --stack sandbox` finds and can decrypt.
 # Prints KEY=value lines on stdout:
 #   PULUMI_BACKEND_URL              file://$KCS_CACHE_DIR/pulumi-state

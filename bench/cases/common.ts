@@ -18,10 +18,10 @@ import { PlanOptions, planStream, streamObjectNames } from "../../components/ing
 import { loadStreams } from "../../schemas/loader";
 import type { StreamSpec } from "../../schemas/model";
 import { quoteIdent } from "../../schemas/sql";
-import { ClickHouseServer, startClickHouseServer } from "../../test/harness/chserver";
-import type { KafkaBroker } from "../../test/harness/kafka";
+import { ClickHouseServer, startClickHouseServer } from "../../runtime/chserver";
+import type { KafkaBroker } from "../../runtime/kafka";
 import { queryRows } from "../../components/ingestion/introspect";
-import { sleep } from "../../test/harness/process";
+import { sleep } from "../../runtime/process";
 
 export const CASE_NAMES = ["pipeline", "naive", "limit", "latency", "plan-cost"] as const;
 export type CaseName = (typeof CASE_NAMES)[number];

@@ -35,7 +35,7 @@ import {
     targetRef,
     withServer,
 } from "./common";
-import { Producer, stringSerializers } from "../../test/harness/kafka-client";
+import { Producer, stringSerializers } from "../../runtime/kafka-client";
 
 const TOPIC = "bench.latency";
 const POLL_MS = 100;

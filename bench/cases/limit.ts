@@ -11,7 +11,7 @@
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import { finished } from "node:stream/promises";
-import { kafkaLibDir } from "../../test/harness/kafka";
+import { kafkaLibDir } from "../../runtime/kafka";
 import {
     BenchContext,
     CaseResult,

@@ -40,7 +40,7 @@ import {
     Consumer,
     MessagesStreamModes,
     stringDeserializers,
-} from "../../test/harness/kafka-client";
+} from "../../runtime/kafka-client";
 
 const ROUND_TRIPS = 200;
 

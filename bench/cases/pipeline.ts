@@ -38,7 +38,7 @@ import {
     sleep,
     withServer,
 } from "./common";
-import { Producer, stringSerializers } from "../../test/harness/kafka-client";
+import { Producer, stringSerializers } from "../../runtime/kafka-client";
 
 const POLL_MS = 100;
 const ROWS_PER_BATCHED_MESSAGE = 100;

@@ -3,7 +3,7 @@
 // becomes Ready on a fake node, schema validation of a Kafka CR, and a clean stop.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startKube, waitFor } from "../harness/kube";
+import { startKube, waitFor } from "../../runtime/kube";
 
 const statefulSet = `
 apiVersion: apps/v1

@@ -17,10 +17,10 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as YAML from "yaml";
 import { renderKafkaConfig } from "../../components/clickhouse/render";
-import { ClickHouseServer, startClickHouseServer } from "../harness/chserver";
-import { KafkaBroker, startKafka } from "../harness/kafka";
-import { KubeCluster, startKube } from "../harness/kube";
-import { PROJECT_DIR, localPulumi, localStackConfig, uniqueStackName } from "../harness/pulumi";
+import { ClickHouseServer, startClickHouseServer } from "../../runtime/chserver";
+import { KafkaBroker, startKafka } from "../../runtime/kafka";
+import { KubeCluster, startKube } from "../../runtime/kube";
+import { PROJECT_DIR, localPulumi, localStackConfig, uniqueStackName } from "../../runtime/pulumi";
 
 const log = (line: string) => process.stderr.write(`[readme-shell] ${line}\n`);
 

@@ -2,7 +2,7 @@
  * End to end, as users run it: the real Pulumi engine and providers (Automation API, a fresh
  * stack on a file backend), a real Kubernetes API server (kwok: pods become Ready on fake nodes),
  * a real Kafka broker and the real ClickHouse engine behind its HTTP interface, with readiness
- * gating on against the Strimzi stand-in (test/harness/strimzi-standin.ts), which writes the
+ * gating on against the Strimzi stand-in (runtime/strimzi-standin.ts), which writes the
  * status Strimzi 1.2 writes and does the operators' work on the broker: topics, SCRAM
  * credentials and ACLs, the topic finalizer.
  */
@@ -16,15 +16,15 @@ import { after, before, describe, it } from "node:test";
 import { renderKafkaConfig } from "../../components/clickhouse/render";
 import { loadStreams } from "../../schemas/loader";
 import { sampleMessages } from "../../schemas/sample";
-import { ClickHouseServer, startClickHouseServer } from "../harness/chserver";
-import { KafkaBroker, startKafka } from "../harness/kafka";
-import { sleep } from "../harness/process";
+import { ClickHouseServer, startClickHouseServer } from "../../runtime/chserver";
+import { KafkaBroker, startKafka } from "../../runtime/kafka";
+import { sleep } from "../../runtime/process";
 import {
     STANDIN_BROKER_PROPERTIES,
     StrimziStandIn,
     startStrimziStandIn,
-} from "../harness/strimzi-standin";
-import { KubeCluster, startKube, waitFor } from "../harness/kube";
+} from "../../runtime/strimzi-standin";
+import { KubeCluster, startKube, waitFor } from "../../runtime/kube";
 import {
     Engine,
     PROJECT_DIR,
@@ -32,7 +32,7 @@ import {
     removeStack,
     startEngine,
     uniqueStackName,
-} from "../harness/pulumi";
+} from "../../runtime/pulumi";
 
 const log = (line: string) => process.stderr.write(`[e2e] ${line}\n`);
 const quiet = () => undefined;

@@ -1,5 +1,5 @@
 /**
- * The ClickHouse HTTP server of test/harness/chserver.ts (chdb in a child process) driven by the
+ * The ClickHouse HTTP server of runtime/chserver.ts (chdb in a child process) driven by the
  * stock `@clickhouse/client` over HTTP: DDL, inserts, bound parameters, formats, errors with their
  * ClickHouse codes, authentication, per-request settings, restart on the same data, detached mode.
  *
@@ -23,8 +23,8 @@ import {
     connectExisting,
     startClickHouseServer,
     stopDetached,
-} from "../harness/chserver";
-import { canConnect, isAlive, sleep } from "../harness/process";
+} from "../../runtime/chserver";
+import { canConnect, isAlive, sleep } from "../../runtime/process";
 import { queryRows } from "../harness/clickhouse";
 
 const USER = "kcs_writer";

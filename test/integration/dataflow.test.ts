@@ -19,8 +19,8 @@ import { planStream } from "../../components/ingestion/planner";
 import { loadStreams } from "../../schemas/loader";
 import type { StreamSpec } from "../../schemas/model";
 import { EmbeddedClickHouse, openEmbedded, queryRows } from "../harness/clickhouse";
-import { KafkaBroker, startKafka } from "../harness/kafka";
-import { pollUntil, sleep } from "../harness/process";
+import { KafkaBroker, startKafka } from "../../runtime/kafka";
+import { pollUntil, sleep } from "../../runtime/process";
 
 const DB = "flow";
 const PASSWORD_ENV = "KCS_TEST_FLOW_KAFKA_PASSWORD";

@@ -16,7 +16,7 @@ import {
 } from "../../components/ingestion/introspect";
 import { PlanOptions, streamObjectNames } from "../../components/ingestion/planner";
 import { EmbeddedClickHouse, openEmbedded, queryRows } from "../harness/clickhouse";
-import { KafkaBroker, startKafka } from "../harness/kafka";
+import { KafkaBroker, startKafka } from "../../runtime/kafka";
 
 let ch: EmbeddedClickHouse;
 let client: ClickHouseClient;

@@ -13,8 +13,8 @@ import { planStream } from "../../components/ingestion/planner";
 import { loadStreams } from "../../schemas/loader";
 import type { StreamSpec } from "../../schemas/model";
 import { EmbeddedClickHouse, openEmbedded } from "../harness/clickhouse";
-import { KafkaBroker, startKafka } from "../harness/kafka";
-import { pollUntil } from "../harness/process";
+import { KafkaBroker, startKafka } from "../../runtime/kafka";
+import { pollUntil } from "../../runtime/process";
 
 const DB = "health";
 const PASSWORD_ENV = "KCS_TEST_HEALTH_KAFKA_PASSWORD";

@@ -3,7 +3,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
-import { KAFKA_VERSION, KafkaBroker, parseGroupOffsets, startKafka } from "../harness/kafka";
+import { KAFKA_VERSION, KafkaBroker, parseGroupOffsets, startKafka } from "../../runtime/kafka";
 
 function isAlive(pid: number): boolean {
     try {

@@ -13,8 +13,8 @@ import { validateStream } from "../../schemas/loader";
 import type { StreamInput, StreamSpec } from "../../schemas/model";
 import { formatSourcePath, parseSourcePath } from "../../schemas/sources";
 import { EmbeddedClickHouse, openEmbedded, queryRows } from "../harness/clickhouse";
-import { KafkaBroker, startKafka } from "../harness/kafka";
-import { pollUntil, sleep } from "../harness/process";
+import { KafkaBroker, startKafka } from "../../runtime/kafka";
+import { pollUntil, sleep } from "../../runtime/process";
 
 const DB = "nested";
 // No broker listens here: the convergence cases need none.

@@ -7,15 +7,15 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { kafkaUserCr } from "../../components/kafka/manifests";
-import { KafkaBroker, startKafka } from "../harness/kafka";
-import { Admin } from "../harness/kafka-client";
+import { KafkaBroker, startKafka } from "../../runtime/kafka";
+import { Admin } from "../../runtime/kafka-client";
 import {
     STANDIN_BROKER_PROPERTIES,
     alignAcls,
     deleteScramCredential,
     upsertScramCredential,
-} from "../harness/strimzi-standin";
-import { CustomResource, desiredAcls } from "../harness/strimzi-status";
+} from "../../runtime/strimzi-standin";
+import { CustomResource, desiredAcls } from "../../runtime/strimzi-status";
 
 const USER = "clickhouse";
 const ALLOWED_TOPIC = "allowed.events";

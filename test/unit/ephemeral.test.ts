@@ -15,7 +15,7 @@ import {
     producerUserManifest,
     stacksToSweep,
 } from "../../scripts/ephemeral";
-import { strimziCrdDir } from "../harness/strimzi";
+import { strimziCrdDir } from "../../runtime/strimzi";
 import { ROOT } from "./mocks";
 
 const STREAMS = loadStreams(path.join(ROOT, "schemas/streams")).map((s) => s.spec);

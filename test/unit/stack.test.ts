@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { loadStreams } from "../../schemas/loader";
-import { strimziCrdDir } from "../harness/strimzi";
+import { strimziCrdDir } from "../../runtime/strimzi";
 import { parseConfig } from "../../infra/config";
 import { destroyImpact } from "../../infra/destroy";
 import { ROOT, Recorded, ofType, runStack, stackFileConfig, strimzi } from "./mocks";

@@ -9,7 +9,7 @@ import {
     nodePoolStatus,
     sameStatus,
     userFailedStatus,
-} from "../harness/strimzi-status";
+} from "../../runtime/strimzi-status";
 
 const pool = (name: string, replicas: number, nodeIds?: number[]): CustomResource => ({
     metadata: { name, namespace: "ns", generation: 2 },

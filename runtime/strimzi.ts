@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 
-const REPO_ROOT = path.resolve(__dirname, "..", "..");
+const REPO_ROOT = path.resolve(__dirname, "..");
 export const STRIMZI_TOOLS_DIR = path.join(REPO_ROOT, "tools", "strimzi");
 export const CRD_DIGESTS_FILE = path.join(STRIMZI_TOOLS_DIR, "crds.sha256");
 

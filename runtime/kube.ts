@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { strimziCrdDir } from "./strimzi";
 
-export const REPO_ROOT = path.resolve(__dirname, "../..");
+export const REPO_ROOT = path.resolve(__dirname, "..");
 
 export interface KubeOptions {
     /** kwok cluster name; default kcs-<pid>-<random>. */

@@ -1,10 +1,10 @@
 /**
  * A ClickHouse HTTP server backed by chdb (ClickHouse in-process), run as its own process by
- * test/harness/chserver.ts. It owns one chdb data directory for its whole life, so Kafka engine
+ * runtime/chserver.ts. It owns one chdb data directory for its whole life, so Kafka engine
  * consumers keep running in the background, and speaks enough of ClickHouse's HTTP interface for
  * the stock `@clickhouse/client` to work against it unchanged.
  *
- *   node --import tsx test/harness/chserver-main.ts --data-dir DIR [--port N] [--user NAME]
+ *   node --import tsx runtime/chserver-main.ts --data-dir DIR [--port N] [--user NAME]
  *        [--insert-chunk-bytes N] [--max-concurrent N] [--parent-stdin] [--log-file F]
  *        [--allow-multi-statements]
  *
@@ -261,7 +261,7 @@ const notImplemented = (what: string) =>
     new ChError(
         48,
         "NOT_IMPLEMENTED",
-        `${what} is not supported by this test server (test/harness/chserver-main.ts)`,
+        `${what} is not supported by this test server (runtime/chserver-main.ts)`,
     );
 
 // ---------------------------------------------------------------------------------------------

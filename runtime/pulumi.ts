@@ -11,7 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { ensureTools } from "./kube";
 
-export const PROJECT_DIR = path.resolve(__dirname, "..", "..");
+export const PROJECT_DIR = path.resolve(__dirname, "..");
 const PROJECT = "kafka-clickhouse-stack";
 
 export interface EngineOptions {

@@ -1,7 +1,7 @@
 /**
  * ClickHouse as a server for tests, the sandbox and benchmarks: the real engine (chdb, ClickHouse
  * 26.x) in a long-lived child process that owns its data directory, keeps Kafka engine consumers
- * running, and serves ClickHouse's HTTP interface on a loopback port (test/harness/chserver-main.ts),
+ * running, and serves ClickHouse's HTTP interface on a loopback port (runtime/chserver-main.ts),
  * so the stock `@clickhouse/client` and the provider's `http` connection work against it unchanged.
  *
  *   const ch = await startClickHouseServer({ password: "secret" });

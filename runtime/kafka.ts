@@ -152,7 +152,7 @@ export interface KafkaBroker {
     consumerGroupOffsets(group: string): Promise<PartitionOffsets[]>;
 }
 
-const REPO_ROOT = path.resolve(__dirname, "..", "..");
+const REPO_ROOT = path.resolve(__dirname, "..");
 const FETCH_SCRIPT = path.join(REPO_ROOT, "tools", "kafka", "fetch.sh");
 const POM = path.join(REPO_ROOT, "tools", "kafka", "pom.xml");
 
