@@ -36,11 +36,7 @@ import {
     targetRef,
     withServer,
 } from "./common";
-import {
-    Consumer,
-    MessagesStreamModes,
-    stringDeserializers,
-} from "../../runtime/kafka-client";
+import { Consumer, MessagesStreamModes, stringDeserializers } from "../../runtime/kafka-client";
 
 const ROUND_TRIPS = 200;
 
