@@ -19,6 +19,19 @@ export default tseslint.config(
         },
     },
     {
+        // Size limits for product code (everything but tests): a file a newcomer can read whole,
+        // functions that fit on a screen. Tests are exempt (they are lists of cases).
+        files: ["**/*.ts"],
+        ignores: ["test/**/*.ts"],
+        rules: {
+            "max-lines": ["error", { max: 600, skipBlankLines: false, skipComments: false }],
+            "max-lines-per-function": [
+                "error",
+                { max: 80, skipBlankLines: false, skipComments: false, IIFEs: true },
+            ],
+        },
+    },
+    {
         // Tests read loosely-typed manifests recorded by the mocks.
         files: ["test/**/*.ts"],
         rules: {
