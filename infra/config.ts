@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { DESTRUCTIVE_CHANGES, type DestructiveChange } from "../components/ingestion/planner";
+import { VERSION_DEFAULTS } from "../schemas/naming";
 
 /**
  * Stack configuration: every key, its type and default, in one zod schema. `Pulumi.yaml`
@@ -48,7 +49,7 @@ export const configSchema = z
         kafkaVersion: z
             .string()
             .regex(/^\d+\.\d+\.\d+$/)
-            .default("4.3.1")
+            .default(VERSION_DEFAULTS.kafka)
             .describe("Kafka version Strimzi runs."),
         kafkaBrokers: z.number().int().min(1).max(64).default(1).describe("Broker count."),
         kafkaControllers: z
@@ -94,7 +95,10 @@ export const configSchema = z
             .boolean()
             .default(false)
             .describe("Install the Strimzi operator from its pinned Helm chart."),
-        strimziChartVersion: z.string().default("1.2.0").describe("Strimzi Helm chart version."),
+        strimziChartVersion: z
+            .string()
+            .default(VERSION_DEFAULTS.strimzi)
+            .describe("Strimzi Helm chart version."),
         strimziCrdSource: z
             .enum(["upstream", "path"])
             .default("upstream")
@@ -130,9 +134,9 @@ export const configSchema = z
             .string()
             .regex(
                 /^[^\s:]+(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$/,
-                "must be an image reference such as clickhouse/clickhouse-server:26.3.9",
+                `must be an image reference such as ${VERSION_DEFAULTS.clickhouseImage}`,
             )
-            .default("clickhouse/clickhouse-server:26.3.9")
+            .default(VERSION_DEFAULTS.clickhouseImage)
             .describe("ClickHouse server image (pinned LTS)."),
         clickhouseReplicas: z
             .number()

@@ -7,6 +7,7 @@ import * as path from "node:path";
 import type { LoadedStream } from "../schemas/model";
 import { destructiveAllowance, type StackConfig, type StackSecrets } from "./config";
 import { DestroyImpact, destroyImpact } from "./destroy";
+import { SECRET_KEYS } from "../schemas/naming";
 
 /** What the stack exports: addresses and the names of Secrets, never their values. */
 export interface PipelineOutputs {
@@ -93,7 +94,7 @@ export function createPipeline(
                 securityProtocol: "SASL_SSL",
                 saslMechanism: "SCRAM-SHA-512",
                 saslUsername: "clickhouse",
-                caFile: "ca.crt",
+                caFile: SECRET_KEYS.caCertificate,
             },
             passwordSecret: cluster.consumerSecretName,
             caSecret: cluster.clusterCaSecretName,
@@ -242,7 +243,7 @@ function ingestionConnection(
                 fromKubernetesSecret: {
                     namespace: config.namespace,
                     name: ownUser ? config.ingestionPasswordSecret : secretName,
-                    key: ownUser ? "password" : "admin-password",
+                    key: ownUser ? SECRET_KEYS.kafkaPassword : SECRET_KEYS.adminPassword,
                 },
             };
             return config.ingestionConnection === "url"

@@ -1,9 +1,36 @@
 import type { StreamSpec } from "./model";
 
 /**
- * Names derived from a stream, in one place: the Kafka side (consumer group, ACLs), the loader
- * (collision checks) and the ClickHouse side (tables, views, ownership markers) must agree.
+ * Names and defaults in one place: names derived from a stream (the Kafka side's consumer group and
+ * ACLs, the loader's collision checks and the ClickHouse side's tables, views and ownership markers
+ * must agree), the keys of the Secrets the components hand each other, and the version defaults.
  */
+
+/** Keys inside the Secrets the stack creates or reads. */
+export const SECRET_KEYS = {
+    /** ClickHouse admin user and password (the stack's own ClickHouse Secret). */
+    adminUser: "admin-user",
+    adminPassword: "admin-password",
+    /** ClickHouse read-only user and password (the same Secret). */
+    readonlyUser: "readonly-user",
+    readonlyPassword: "readonly-password",
+    /** A Kafka user's password (Strimzi's KafkaUser Secret, or the external mode's Secret). */
+    kafkaPassword: "password",
+    /** The JAAS line Strimzi's User Operator writes beside the password. */
+    kafkaSaslJaasConfig: "sasl.jaas.config",
+    /** A CA certificate (Strimzi's cluster CA Secret, a service account's CA). */
+    caCertificate: "ca.crt",
+} as const;
+
+/** Version defaults: what the stack deploys when config does not say. */
+export const VERSION_DEFAULTS = {
+    /** Apache Kafka, as Strimzi 1.2 supports it (tools/kafka/pom.xml fetches the same for tests). */
+    kafka: "4.3.1",
+    /** The Strimzi operator (Helm chart and CRDs). */
+    strimzi: "1.2.0",
+    /** The ClickHouse server image (26.3 LTS). */
+    clickhouseImage: "clickhouse/clickhouse-server:26.3.9",
+} as const;
 
 /** The roles of a stream's ClickHouse objects. */
 export type StreamObjectRole = "target" | "kafka" | "mv" | "dlq" | "dlqMv" | "rebuild";

@@ -13,6 +13,7 @@ import {
     renderNetworkConfig,
     renderUsersConfig,
 } from "./render";
+import { SECRET_KEYS } from "../../schemas/naming";
 
 export interface ClickHouseArgs {
     readonly namespace: pulumi.Input<string>;
@@ -98,10 +99,10 @@ export class ClickHouse extends pulumi.ComponentResource {
                 metadata: { name: `${name}-credentials`, namespace: args.namespace, labels },
                 type: "Opaque",
                 stringData: {
-                    "admin-user": adminUser,
-                    "admin-password": adminPassword,
-                    "readonly-user": readonlyUser,
-                    "readonly-password": readonlyPassword,
+                    [SECRET_KEYS.adminUser]: adminUser,
+                    [SECRET_KEYS.adminPassword]: adminPassword,
+                    [SECRET_KEYS.readonlyUser]: readonlyUser,
+                    [SECRET_KEYS.readonlyPassword]: readonlyPassword,
                 },
             },
             parent,
@@ -167,8 +168,12 @@ export class ClickHouse extends pulumi.ComponentResource {
             valueFrom: { secretKeyRef: { name: secret, key } },
         });
         const env = [
-            secretEnv(ENV.adminPassword, credentials.metadata.name, "admin-password"),
-            secretEnv(ENV.readonlyPassword, credentials.metadata.name, "readonly-password"),
+            secretEnv(ENV.adminPassword, credentials.metadata.name, SECRET_KEYS.adminPassword),
+            secretEnv(
+                ENV.readonlyPassword,
+                credentials.metadata.name,
+                SECRET_KEYS.readonlyPassword,
+            ),
             // The image would otherwise write its own users.d file for the default user.
             { name: "CLICKHOUSE_SKIP_USER_SETUP", value: "1" },
         ];
@@ -182,7 +187,13 @@ export class ClickHouse extends pulumi.ComponentResource {
             { name: "users", mountPath: "/etc/clickhouse-server/users.d", readOnly: true },
         ];
         if (args.kafka?.passwordSecret) {
-            env.push(secretEnv(ENV.kafkaSaslPassword, args.kafka.passwordSecret, "password"));
+            env.push(
+                secretEnv(
+                    ENV.kafkaSaslPassword,
+                    args.kafka.passwordSecret,
+                    SECRET_KEYS.kafkaPassword,
+                ),
+            );
         }
         if (args.kafka?.caSecret) {
             volumes.push({ name: "kafka-ca", secret: { secretName: args.kafka.caSecret } });

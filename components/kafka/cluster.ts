@@ -2,7 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { StreamSpec } from "../../schemas/model";
-import { consumerGroupsToAuthorize } from "../../schemas/naming";
+import { SECRET_KEYS, VERSION_DEFAULTS, consumerGroupsToAuthorize } from "../../schemas/naming";
 import {
     JMX_EXPORTER_RULES,
     LISTENERS,
@@ -18,7 +18,7 @@ export interface KafkaClusterArgs {
     readonly namespace: pulumi.Input<string>;
     /** Name of the Kafka CR; also prefixes the Strimzi-made Services and Secrets. */
     readonly clusterName: string;
-    /** Kafka version. @default "4.3.1" */
+    /** Kafka version. @default VERSION_DEFAULTS.kafka (schemas/naming.ts) */
     readonly version?: string;
     readonly brokers: number;
     /** Dedicated controllers; 0 runs dual-role nodes. @default 0 */
@@ -119,7 +119,7 @@ export class KafkaCluster extends pulumi.ComponentResource {
                 kafkaCr({
                     name: cluster,
                     namespace: "",
-                    version: args.version ?? "4.3.1",
+                    version: args.version ?? VERSION_DEFAULTS.kafka,
                     brokers: args.brokers,
                     plainListener: args.plainListener ?? false,
                     metricsConfigMap,
@@ -175,7 +175,7 @@ export class KafkaCluster extends pulumi.ComponentResource {
                     name: userName,
                     namespace: "",
                     cluster,
-                    passwordSecret: { name: secretName, key: "password" },
+                    passwordSecret: { name: secretName, key: SECRET_KEYS.kafkaPassword },
                     readTopics: args.streams.map((s) => s.topic.name),
                     readGroups: args.streams.flatMap((s) =>
                         consumerGroupsToAuthorize(s, args.clickhouseDatabase),

@@ -2,6 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { VERSION_DEFAULTS } from "../../schemas/naming";
 
 /** The Strimzi operator's Helm chart (OCI). */
 export const STRIMZI_CHART = "oci://quay.io/strimzi-helm/strimzi-kafka-operator";
@@ -16,7 +17,7 @@ export function strimziCrdUrl(version: string): string {
 
 export interface StrimziOperatorArgs {
     readonly namespace: pulumi.Input<string>;
-    /** Chart version. @default "1.2.0" */
+    /** Chart version. @default VERSION_DEFAULTS.strimzi (schemas/naming.ts) */
     readonly chartVersion?: string;
     /**
      * Where the CRDs come from: "upstream" is the release's CRD file ({@link strimziCrdUrl});
@@ -41,7 +42,7 @@ export class StrimziOperator extends pulumi.ComponentResource {
     constructor(name: string, args: StrimziOperatorArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kafka-clickhouse:kafka:StrimziOperator", name, {}, opts);
         const crdSource = args.crdSource ?? "upstream";
-        const version = args.chartVersion ?? "1.2.0";
+        const version = args.chartVersion ?? VERSION_DEFAULTS.strimzi;
         const crdOpts = { parent: this, retainOnDelete: true };
         const crds =
             crdSource === "path"
