@@ -10,6 +10,7 @@ import { canonicalize, queryRows, readStreamState } from "./introspect";
 import {
     ActualStreamState,
     CanonicalForms,
+    Desired,
     DestructiveChangeRefusedError,
     PlanOptions,
     PlannedStatement,
@@ -140,21 +141,25 @@ export interface ServerPlan {
     readonly canonicalForms: CanonicalForms;
 }
 
-/** Reads the stream's state (and a renamed stream's) and plans against it. */
+/**
+ * Reads the stream's state (and a renamed stream's) and plans against it. `desired`:
+ * `buildDesired(spec, options)` when the caller built it already (it is not built again).
+ */
 export async function planFromServer(
     client: ClickHouseClient,
     spec: StreamSpec,
     options: PlanOptions,
+    desired?: Desired,
 ): Promise<ServerPlan> {
     const [actual, previous, canonicalForms] = await Promise.all([
         readStreamState(client, options.database, spec.name),
         spec.renamedFrom !== undefined
             ? readStreamState(client, options.database, spec.renamedFrom)
             : undefined,
-        canonicalize(client, canonicalRequests(spec, options)),
+        canonicalize(client, canonicalRequests(spec, options, desired)),
     ]);
     return {
-        plan: planStream(spec, actual, { ...options, canonicalForms }, previous),
+        plan: planStream(spec, actual, { ...options, canonicalForms }, previous, desired),
         actual,
         previous,
         canonicalForms,

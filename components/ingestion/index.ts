@@ -6,6 +6,7 @@ export type { StreamIngestionInputs, StreamIngestionOutputs } from "./provider";
 export {
     DESTRUCTIVE_CHANGES,
     DestructiveChangeRefusedError,
+    buildDesired,
     canonicalRequests,
     describePlan,
     expectedState,
@@ -19,6 +20,7 @@ export type {
     ActualStreamState,
     ActualTable,
     CanonicalForms,
+    Desired,
     DestructiveChange,
     PlanOptions,
     PlannedStatement,

@@ -262,15 +262,22 @@ export const DEFAULT_FLUSH_INTERVAL_MS = 500;
 // Desired model
 // ---------------------------------------------------------------------------------------------
 
-interface DesiredColumn {
+/** A column of the target table as the stream declares it, in DDL spelling. */
+export interface DesiredColumn {
     readonly name: string;
     readonly type: string;
     readonly default?: string;
     readonly comment?: string;
 }
 
-interface Desired {
+/**
+ * The stream's objects as DDL will spell them, built once from a stream spec and the plan options
+ * (see `buildDesired`); every later stage (canonical requests, planning, expected state) reads it.
+ */
+export interface Desired {
     readonly spec: StreamSpec;
+    /** `PlanOptions.stack`, written into the ownership markers. */
+    readonly stack: string | undefined;
     readonly db: string;
     readonly names: StreamObjectNames;
     readonly columns: readonly DesiredColumn[];
@@ -303,7 +310,7 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
  * validates stream files already; this is the last line of defence for values that reach the
  * planner some other way (provider inputs, tests), and covers the options the loader never sees.
  */
-function buildDesired(spec: StreamSpec, options: PlanOptions, group?: string): Desired {
+export function buildDesired(spec: StreamSpec, options: PlanOptions, group?: string): Desired {
     const db = options.database;
     if (typeof db !== "string" || !IDENTIFIER.test(db)) {
         throw new SqlInputError(
@@ -324,11 +331,7 @@ function buildDesired(spec: StreamSpec, options: PlanOptions, group?: string): D
             `kafkaNamedCollection ${JSON.stringify(options.kafkaNamedCollection)} is not a valid name`,
         );
     }
-    const literal = (what: string, v: string) => {
-        if (CONTROL_CHARS.test(v))
-            throw new SqlInputError(`${what} may not contain control characters`);
-        return quoteString(v);
-    };
+    const literal = sqlLiteral;
     const columns: DesiredColumn[] = spec.columns.map((c) => {
         if (!IDENTIFIER.test(c.name))
             throw new SqlInputError(`column name ${JSON.stringify(c.name)} is not a valid name`);
@@ -399,20 +402,7 @@ function buildDesired(spec: StreamSpec, options: PlanOptions, group?: string): D
     const comment = (spec.description ?? "").replace(/\s*\n\s*/g, " ").trim();
     const consumerGroup =
         group ?? spec.consumer.group ?? defaultConsumerGroup(options.database, spec.name);
-    const mark = (role: StreamObjectRole, text: string) =>
-        withMarker(text, {
-            stream: spec.name,
-            role,
-            ...(role === "target" ? { group: consumerGroup } : {}),
-            ...(options.stack !== undefined ? { stack: options.stack } : {}),
-        });
-    const comments = {
-        target: mark("target", comment),
-        kafka: mark("kafka", ""),
-        mv: mark("mv", ""),
-        dlq: mark("dlq", `dead letters of stream ${spec.name}: messages that could not be parsed`),
-        dlqMv: mark("dlqMv", ""),
-    };
+    const comments = markedComments(spec.name, options.stack, consumerGroup, comment);
 
     const deadLetter = spec.onError === "deadLetter";
     const partitions = spec.topic.partitions;
@@ -422,7 +412,7 @@ function buildDesired(spec: StreamSpec, options: PlanOptions, group?: string): D
     const settings: Array<readonly [string, string]> = [
         ["kafka_broker_list", literal("kafkaBrokers", brokers)],
         ["kafka_topic_list", literal("topic name", spec.topic.name)],
-        ["kafka_group_name", literal("consumer group", consumerGroup)],
+        groupSetting(consumerGroup),
         ["kafka_format", literal("format", spec.format)],
         ["kafka_num_consumers", String(consumers)],
     ];
@@ -483,6 +473,7 @@ function buildDesired(spec: StreamSpec, options: PlanOptions, group?: string): D
 
     return {
         spec,
+        stack: options.stack,
         db,
         names,
         columns,
@@ -502,6 +493,57 @@ function buildDesired(spec: StreamSpec, options: PlanOptions, group?: string): D
         deadLetter,
         dlqSelect,
         dlqTtl,
+    };
+}
+
+/** A string literal for a value the planner interpolates; control characters are refused. */
+function sqlLiteral(what: string, v: string): string {
+    if (CONTROL_CHARS.test(v))
+        throw new SqlInputError(`${what} may not contain control characters`);
+    return quoteString(v);
+}
+
+/** The Kafka engine setting naming the consumer group. */
+function groupSetting(group: string): readonly [string, string] {
+    return ["kafka_group_name", sqlLiteral("consumer group", group)];
+}
+
+/** Each object's comment ending with its ownership marker; the target's names the group. */
+function markedComments(
+    stream: string,
+    stack: string | undefined,
+    group: string,
+    targetComment: string,
+): Desired["comments"] {
+    const mark = (role: StreamObjectRole, text: string) =>
+        withMarker(text, {
+            stream,
+            role,
+            ...(role === "target" ? { group } : {}),
+            ...(stack !== undefined ? { stack } : {}),
+        });
+    return {
+        target: mark("target", targetComment),
+        kafka: mark("kafka", ""),
+        mv: mark("mv", ""),
+        dlq: mark("dlq", `dead letters of stream ${stream}: messages that could not be parsed`),
+        dlqMv: mark("dlqMv", ""),
+    };
+}
+
+/**
+ * `d` reading with consumer group `group`: the Kafka table's group setting and the target's
+ * ownership marker change, nothing else (the group is the only part of the desired state that
+ * depends on the actual state).
+ */
+export function withGroup(d: Desired, group: string): Desired {
+    if (group === d.group) return d;
+    const setting = groupSetting(group);
+    return {
+        ...d,
+        group,
+        comments: markedComments(d.spec.name, d.stack, group, d.comment),
+        kafkaSettings: d.kafkaSettings.map((s) => (s[0] === setting[0] ? setting : s)),
     };
 }
 
@@ -560,8 +602,12 @@ const TTL_WRAPPER = "ALTER TABLE t MODIFY TTL ";
  * The wrapper queries whose server formatting the planner compares against `system.*` text.
  * `introspect.canonicalize` sends them in one query; the result is `PlanOptions.canonicalForms`.
  */
-export function canonicalRequests(spec: StreamSpec, options: PlanOptions): string[] {
-    const d = buildDesired(spec, options);
+export function canonicalRequests(
+    spec: StreamSpec,
+    options: PlanOptions,
+    /** `buildDesired(spec, options)`, when the caller built it already. */
+    d: Desired = buildDesired(spec, options),
+): string[] {
     const out = new Set<string>();
     for (const c of d.columns) if (c.default !== undefined) out.add(`SELECT ${c.default}`);
     out.add(`SELECT ${d.orderBy.join(", ")}`);
@@ -868,12 +914,11 @@ export function planStream(
     options: PlanOptions,
     /** The objects of `desired.renamedFrom`, when the stream file declares a rename. */
     previous?: ActualStreamState,
+    /** `buildDesired(desired, options)`, when the caller built it already (check, apply). */
+    prebuilt?: Desired,
 ): StreamPlan {
-    const d = buildDesired(
-        desired,
-        options,
-        resolveGroup(desired, options.database, found, previous),
-    );
+    const group = resolveGroup(desired, options.database, found, previous);
+    const d = prebuilt ? withGroup(prebuilt, group) : buildDesired(desired, options, group);
     const b = new PlanBuilder(d, options);
     const owners = [desired.name, ...(previous ? [previous.stream] : [])];
     for (const state of [found, previous]) checkOwnership(state, owners, options, b);
@@ -1683,8 +1728,12 @@ function planDlq(d: Desired, actual: ActualTable | undefined, canon: Canon, b: P
  * server's spelling when `options.canonicalForms` is given). Planning `spec` against it yields an
  * empty plan; comparing it with what the server reports checks the DDL did what the plan says.
  */
-export function expectedState(spec: StreamSpec, options: PlanOptions): ActualStreamState {
-    const d = buildDesired(spec, options);
+export function expectedState(
+    spec: StreamSpec,
+    options: PlanOptions,
+    /** `buildDesired(spec, options)`, when the caller built it already. */
+    d: Desired = buildDesired(spec, options),
+): ActualStreamState {
     const canon = new Canon(options.canonicalForms);
     const col = (name: string, type: string, def?: string, comment?: string): ActualColumn => ({
         name,
