@@ -1,31 +1,42 @@
 #!/usr/bin/env bash
-# Builds the project's external tools from the Go module proxy into a versioned
-# cache outside the repo (keyed on a hash of tools/versions.env, where every
-# version is pinned), reusing what is already there or on PATH:
+# Builds the project's external tools from the Go module proxy into a cache
+# outside the repo (one directory per tool and key), reusing what is there or on PATH:
 #   --only pulumi: pulumi, pulumi-language-nodejs, pulumi-resource-kubernetes,
 #                  pulumi-resource-kafka, pulumi-resource-random
 #   --only kube:   etcd, kube-apiserver, kube-controller-manager,
 #                  kube-scheduler, kubectl, kwok, kwokctl
 # Usage: tools/bootstrap.sh [--only pulumi|kube|all]      (default: all)
 #   BIN=$(tools/bootstrap.sh | tail -1)
+#        tools/bootstrap.sh --print-keys   prints "<tool> <key>" lines, builds nothing
 # Progress goes to stderr; the last line of stdout is the bin directory.
+# Cache ($KCS_CACHE_DIR/tools):
+#   <tool>/<key>/bin    one tool's binaries (<key>.log: its build log); <key> hashes the
+#                       versions.env pins the tool uses and its recipe ("Tools and keys"
+#                       below), so changing one pin rebuilds only the tools that use it
+#   sets/<key>/bin      the directory printed: links to one set of tools
+#   sets/<key>/pulumi-home  where the providers are registered as plugins
 # Needs Go >= 1.26 and node. Environment: KCS_CACHE_DIR (default
-# ${XDG_CACHE_HOME:-$HOME/.cache}/kafka-clickhouse-stack); GOPROXY, GOMODCACHE,
-# GOCACHE as usual for Go; KCS_KEEP_WORK=1 keeps the wrapper modules.
+# ${XDG_CACHE_HOME:-$HOME/.cache}/kafka-clickhouse-stack); KCS_VERSIONS_FILE
+# (default tools/versions.env); GOPROXY, GOMODCACHE, GOCACHE as usual for Go;
+# KCS_KEEP_WORK=1 keeps the wrapper modules.
 set -euo pipefail
 
 TOOLS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-VERSIONS_FILE="$TOOLS_DIR/versions.env"
+SELF="$TOOLS_DIR/$(basename "${BASH_SOURCE[0]}")"
+VERSIONS_FILE="${KCS_VERSIONS_FILE:-$TOOLS_DIR/versions.env}"
+# Our Go sources for the bridged providers (see build_bridged_provider).
+GO_SRC="$TOOLS_DIR/go/bridged"
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 die() { printf '[bootstrap] ERROR: %s\n' "$*" >&2; exit 1; }
 
-ONLY=all
+ONLY=all PRINT_KEYS=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --only) ONLY="${2:-}"; shift 2 || die "--only needs an argument" ;;
     --only=*) ONLY="${1#--only=}"; shift ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
+    --print-keys) PRINT_KEYS=1; shift ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$SELF" >&2; exit 0 ;;
     *) die "unknown argument: $1 (try --help)" ;;
   esac
 done
@@ -35,19 +46,105 @@ case "$ONLY" in pulumi|kube|all) ;; *) die "--only must be pulumi, kube or all (
 # shellcheck disable=SC1090
 . "$VERSIONS_FILE"
 
-VERSIONS_HASH="$(sha256sum "$VERSIONS_FILE" | cut -c1-16)"
-CACHE_ROOT="${KCS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kafka-clickhouse-stack}"
-TOOLS_ROOT="$CACHE_ROOT/tools/$VERSIONS_HASH"
-BIN_DIR="$TOOLS_ROOT/bin"
-LOG_DIR="$TOOLS_ROOT/logs"
-mkdir -p "$BIN_DIR" "$LOG_DIR"
-cp -f "$VERSIONS_FILE" "$TOOLS_ROOT/versions.env"
+# ---------------------------------------------------------------------------
+# Tools and keys
+# ---------------------------------------------------------------------------
+# Per tool: its binaries, the versions.env pins its build reads, and its recipe:
+# the functions of this file that build it (their source, without comments, is
+# part of the key, as is every pin's value and BOOTSTRAP_RECIPE) and, for the
+# bridged providers, the files under tools/go/bridged copied into the build.
+declare -A TOOL_BINS TOOL_PINS TOOL_RECIPE TOOL_FILES TOOL_KEY
+COMMON_RECIPE="go_env new_wrapper_module mod_download version_replaces json_get"
+TOOL_ORDER=""
+def_tool() { # tool "binaries" "pins" "functions" ["files"]
+  TOOL_BINS[$1]="$2"; TOOL_PINS[$1]="$3"; TOOL_RECIPE[$1]="$4"; TOOL_FILES[$1]="${5:-}"
+  TOOL_ORDER+=" $1"
+}
+def_tool etcd etcd ETCD_VERSION build_etcd
+for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  def_tool "$c" "$c" KUBERNETES_VERSION build_kube
+done
+def_tool kwok "kwok kwokctl" "KWOK_VERSION KUBERNETES_VERSION" build_kwok
+def_tool pulumi pulumi PULUMI_CLI_VERSION build_pulumi_cli
+def_tool pulumi-language-nodejs pulumi-language-nodejs \
+  "PULUMI_LANGUAGE_NODEJS_MODULE PULUMI_LANGUAGE_NODEJS_PULUMI_VERSION PULUMI_LANGUAGE_NODEJS_GOSUM" \
+  build_language_nodejs
+def_tool pulumi-resource-kubernetes pulumi-resource-kubernetes \
+  "PULUMI_KUBERNETES_PROVIDER_VERSION PULUMI_KUBERNETES_PROVIDER_MODULE PULUMI_KUBERNETES_PROVIDER_GOSUM" \
+  build_provider_kubernetes
+# Both bridged providers are built in one wrapper module that requires both
+# Terraform providers (shared dependencies resolve to one version), so each
+# depends on both TF_* pins.
+BRIDGE_PINS="PULUMI_TERRAFORM_BRIDGE_VERSION TF_KAFKA_VERSION TF_RANDOM_MODULE BRIDGED_PROVIDERS_GOSUM"
+def_tool pulumi-resource-kafka pulumi-resource-kafka "PULUMI_KAFKA_PROVIDER_VERSION $BRIDGE_PINS" \
+  build_bridged_provider "kafka cmd/pulumi-tfgen-kafka cmd/pulumi-resource-kafka shim/go.mod stubs"
+def_tool pulumi-resource-random pulumi-resource-random "PULUMI_RANDOM_PROVIDER_VERSION $BRIDGE_PINS" \
+  build_bridged_provider "random cmd/pulumi-tfgen-random cmd/pulumi-resource-random shim stubs"
 
-# One bootstrap at a time per tool set (parallel test processes share it).
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"$TOOLS_ROOT/.lock"
+# The source of a function of this file, without comment and blank lines.
+fn_source() {
+  awk -v f="$1" '
+    !on && ($0 == f "() {" || index($0, f "() { #") == 1) { on = 1; print; next }
+    !on && index($0, f "() { ") == 1 { print; exit } # a one-line function
+    on && !/^[[:space:]]*(#|$)/ { print }
+    on && /^}$/ { exit }' "$SELF"
+}
+
+# What one tool's key is made of (the key is its hash).
+tool_inputs() { # tool
+  local t="$1" p f src
+  echo "tool $t"
+  # shellcheck disable=SC2086
+  for p in BOOTSTRAP_RECIPE ${TOOL_PINS[$t]}; do printf '%s=%s\n' "$p" "${!p:-}"; done
+  # shellcheck disable=SC2086
+  for f in $COMMON_RECIPE ${TOOL_RECIPE[$t]}; do
+    echo "recipe $f"
+    src="$(fn_source "$f")"
+    [ -n "$src" ] || { echo "no function $f in $SELF" >&2; return 1; }
+    printf '%s\n' "$src"
+  done
+  if [ -n "${TOOL_FILES[$t]}" ]; then
+    # shellcheck disable=SC2086
+    (cd "$GO_SRC" && find ${TOOL_FILES[$t]} -type f | LC_ALL=C sort | xargs sha256sum)
+  fi
+}
+
+hash16() { sha256sum | cut -c1-16; }
+
+for t in $TOOL_ORDER; do
+  TOOL_KEY[$t]="$(tool_inputs "$t" | hash16)" || die "cannot compute the cache key of $t"
+done
+# The set: every tool's key plus what the set itself holds (plugin registration).
+SET_KEY="$(
+  for t in $TOOL_ORDER; do echo "$t ${TOOL_KEY[$t]}"; done
+  for p in PULUMI_VERSION PULUMI_KUBERNETES_VERSION PULUMI_KAFKA_VERSION PULUMI_RANDOM_VERSION; do
+    printf '%s=%s\n' "$p" "${!p:-}"
+  done
+  fn_source register_plugins
+)"
+SET_KEY="$(hash16 <<<"$SET_KEY")"
+
+if [ -n "$PRINT_KEYS" ]; then
+  for t in $TOOL_ORDER; do echo "$t ${TOOL_KEY[$t]}"; done
+  echo "set $SET_KEY"
+  exit 0
+fi
+
+CACHE_ROOT="${KCS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kafka-clickhouse-stack}"
+CACHE_TOOLS="$CACHE_ROOT/tools"
+SET_DIR="$CACHE_TOOLS/sets/$SET_KEY"
+BIN_DIR="$SET_DIR/bin"
+LOG_DIR="$SET_DIR/logs"
+mkdir -p "$BIN_DIR" "$LOG_DIR"
+cp -f "$VERSIONS_FILE" "$SET_DIR/versions.env"
+
+# One bootstrap at a time per tool set (parallel test processes share it);
+# building one tool also takes that tool's lock (sets share tools).
+HAVE_FLOCK="$(command -v flock || true)"
+if [ -n "$HAVE_FLOCK" ]; then
+  exec 9>"$SET_DIR/.lock"
   if ! flock -n 9; then
-    log "another bootstrap is running for $TOOLS_ROOT; waiting for it..."
+    log "another bootstrap is running for $SET_DIR; waiting for it..."
     flock 9
   fi
 fi
@@ -64,8 +161,11 @@ need_go() {
   [ -n "$NODE_BIN" ] || die "node is not installed (needed to build $1)"
 }
 
-export CGO_ENABLED=0 GOWORK=off GOTOOLCHAIN=local
-export GOFLAGS="-mod=mod -buildvcs=false"
+go_env() {
+  export CGO_ENABLED=0 GOWORK=off GOTOOLCHAIN=local
+  export GOFLAGS="-mod=mod -buildvcs=false"
+}
+go_env
 
 WORK_ROOT=""
 BUILD_PID=""
@@ -77,7 +177,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-WORK_ROOT="$(mktemp -d "$TOOLS_ROOT/work.XXXXXX")"
+WORK_ROOT="$(mktemp -d "$SET_DIR/work.XXXXXX")"
 work_dir() { # a fresh throwaway directory for one build (a wrapper module)
   local d="$WORK_ROOT/$1"
   rm -rf "$d"; mkdir -p "$d"; printf '%s\n' "$d"
@@ -107,6 +207,7 @@ mod_download() {
 # Prints `-replace=old=new@version` flags for the version-pinned (non-local)
 # replace directives of a go.mod, so a wrapper module reproduces them.
 version_replaces() {
+  # shellcheck disable=SC2016 # JavaScript template literals, not shell
   "$GO_BIN" mod edit -json "$1" | "$NODE_BIN" -e '
     let s = ""; process.stdin.on("data", d => (s += d)).on("end", () => {
       for (const r of JSON.parse(s).Replace || []) {
@@ -129,6 +230,24 @@ new_wrapper_module() { # dir name [pins]
 
 have() { local b; for b in "$@"; do [ -x "$BIN_DIR/$b" ] || return 1; done; }
 
+# Puts a file into the set's bin dir as a hard link (a copy across file
+# systems): a program there sees the bin dir as its own directory, the way
+# pulumi finds its language host and plugins next to itself.
+link_bin() { # file name
+  ln -f "$1" "$BIN_DIR/$2.tmp$$" 2>/dev/null || cp -f "$1" "$BIN_DIR/$2.tmp$$"
+  mv -f "$BIN_DIR/$2.tmp$$" "$BIN_DIR/$2"
+}
+
+# Links a tool's binaries from its cache directory when they are all there.
+from_cache() { # tool
+  local t="$1" d="$CACHE_TOOLS/$1/${TOOL_KEY[$1]}/bin" b
+  # shellcheck disable=SC2086
+  for b in ${TOOL_BINS[$t]}; do [ -x "$d/$b" ] || return 1; done
+  # shellcheck disable=SC2086
+  for b in ${TOOL_BINS[$t]}; do link_bin "$d/$b" "$b"; done
+  log "using $t from the cache ($t/${TOOL_KEY[$t]})"
+}
+
 # Links a binary found on PATH (outside our bin dir) when its version output
 # contains the wanted string. Usage: reuse_from_path NAME WANT ARGS...
 reuse_from_path() {
@@ -143,9 +262,9 @@ reuse_from_path() {
 
 # Runs a build step in the background with its output in a log file, prints a
 # heartbeat, and fails loudly naming the component.
-run_step() { # name description eta-minutes function args...
-  local name="$1" what="$2" eta="$3"; shift 3
-  local logf="$LOG_DIR/$name.log" t0=$SECONDS next=60
+run_step() { # name description eta-minutes log-file function args...
+  local name="$1" what="$2" eta="$3" logf="$4"; shift 4
+  local t0=$SECONDS next=60
   log "building $what (this takes ~$eta min cold, seconds when cached)..."
   ( set -euo pipefail; "$@" ) >"$logf" 2>&1 &
   BUILD_PID=$!
@@ -166,11 +285,37 @@ run_step() { # name description eta-minutes function args...
   log "built $what in $((SECONDS - t0))s"
 }
 
+# Builds a tool into $CACHE_TOOLS/<tool>/<key> (under that tool's lock, so
+# two sets needing the same tool build it once) and links it into the set.
+build_tool() { # tool description eta-minutes function args...
+  local t="$1" what="$2" eta="$3"; shift 3
+  local dir="$CACHE_TOOLS/$t" key="${TOOL_KEY[$t]}"
+  need_go "$t"
+  mkdir -p "$dir"
+  if [ -n "$HAVE_FLOCK" ]; then
+    exec 8>"$dir/$key.lock"
+    if ! flock -n 8; then
+      log "another bootstrap is building $t ($key); waiting for it..."
+      flock 8
+    fi
+  fi
+  if ! from_cache "$t"; then
+    rm -rf "$dir/$key.tmp"
+    mkdir -p "$dir/$key.tmp/bin"
+    tool_inputs "$t" | grep -E '^(tool |[A-Z_]+=|recipe |[0-9a-f]{64}  )' >"$dir/$key.tmp/inputs.txt"
+    TOOL_OUT="$dir/$key.tmp/bin"
+    run_step "$t" "$what (key $key)" "$eta" "$dir/$key.log" "$@"
+    mv "$dir/$key.tmp" "$dir/$key"
+    from_cache "$t" >/dev/null 2>&1 || die "$t was built but $dir/$key/bin lacks one of: ${TOOL_BINS[$t]}"
+  fi
+  [ -z "$HAVE_FLOCK" ] || exec 8>&-
+}
+
 install_bins() { # out-dir names...
   local out="$1" b; shift
   for b in "$@"; do
     [ -x "$out/$b" ] || { echo "expected binary $b was not produced" >&2; return 1; }
-    mv -f "$out/$b" "$BIN_DIR/$b"
+    mv -f "$out/$b" "$TOOL_OUT/$b"
   done
 }
 
@@ -229,32 +374,26 @@ build_kwok() {
   install_bins "$w/out" kwok kwokctl
 }
 
+
 bootstrap_kube() {
-  if ! have etcd && ! reuse_from_path etcd "etcd Version: $ETCD_VERSION" --version; then
-    need_go etcd
-    run_step etcd "etcd v$ETCD_VERSION" 2 build_etcd
+  if ! have etcd && ! from_cache etcd && ! reuse_from_path etcd "etcd Version: $ETCD_VERSION" --version; then
+    build_tool etcd "etcd v$ETCD_VERSION" 2 build_etcd
   fi
-  local c todo=()
-  for c in kube-apiserver kube-controller-manager kube-scheduler; do
-    have "$c" || reuse_from_path "$c" "Kubernetes v$KUBERNETES_VERSION" --version || todo+=("$c")
+  local c eta
+  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    if have "$c" || from_cache "$c"; then continue; fi
+    if [ "$c" = kubectl ]; then
+      reuse_from_path kubectl "Client Version: v$KUBERNETES_VERSION" version --client && continue
+    else
+      reuse_from_path "$c" "Kubernetes v$KUBERNETES_VERSION" --version && continue
+    fi
+    case "$c" in kube-apiserver) eta=5 ;; kube-controller-manager) eta=2 ;; *) eta=1 ;; esac
+    build_tool "$c" "$c v$KUBERNETES_VERSION" "$eta" build_kube "$c"
   done
-  have kubectl || reuse_from_path kubectl "Client Version: v$KUBERNETES_VERSION" version --client || todo+=(kubectl)
-  if [ ${#todo[@]} -gt 0 ]; then
-    need_go kubernetes
-    local c
-    for c in "${todo[@]}"; do
-      case "$c" in
-        kube-apiserver) run_step "$c" "$c v$KUBERNETES_VERSION" 5 build_kube "$c" ;;
-        kube-controller-manager) run_step "$c" "$c v$KUBERNETES_VERSION" 2 build_kube "$c" ;;
-        *) run_step "$c" "$c v$KUBERNETES_VERSION" 1 build_kube "$c" ;;
-      esac
-    done
-  fi
-  if ! have kwok kwokctl; then
+  if ! have kwok kwokctl && ! from_cache kwok; then
     if ! { reuse_from_path kwok "version v$KWOK_VERSION " --version &&
       reuse_from_path kwokctl "version v$KWOK_VERSION " --version; }; then
-      need_go kwok
-      run_step kwok "kwok + kwokctl v$KWOK_VERSION" 2 build_kwok
+      build_tool kwok "kwok + kwokctl v$KWOK_VERSION" 2 build_kwok
     fi
   fi
 }
@@ -262,32 +401,34 @@ bootstrap_kube() {
 # ---------------------------------------------------------------------------
 # Pulumi engine, language host, providers
 # ---------------------------------------------------------------------------
-PULUMI_VERSION_PKG=github.com/pulumi/pulumi/sdk/v3/go/common/version
-
 build_pulumi_cli() {
-  local w info; w="$(work_dir pulumi)"
+  local w info vpkg=github.com/pulumi/pulumi/sdk/v3/go/common/version
+  w="$(work_dir pulumi)"
   new_wrapper_module "$w" local/pulumi-build
   info="$(mod_download "github.com/pulumi/pulumi/pkg/v3@v$PULUMI_CLI_VERSION")"
+  # shellcheck disable=SC2046 # one flag per line
   "$GO_BIN" mod edit -require="github.com/pulumi/pulumi/pkg/v3@v$PULUMI_CLI_VERSION" \
     $(version_replaces "$(json_get GoMod <<<"$info")")
   "$GO_BIN" build -trimpath -tags grpcnotrace \
-    -ldflags "-s -w -X $PULUMI_VERSION_PKG.Version=v$PULUMI_CLI_VERSION" \
+    -ldflags "-s -w -X $vpkg.Version=v$PULUMI_CLI_VERSION" \
     -o "$w/out/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
   install_bins "$w/out" pulumi
 }
 
 build_language_nodejs() {
   local w info m=github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3
+  local vpkg=github.com/pulumi/pulumi/sdk/v3/go/common/version
   w="$(work_dir language-nodejs)"
   new_wrapper_module "$w" local/pulumi-language-nodejs-build "${PULUMI_LANGUAGE_NODEJS_GOSUM:-}"
   info="$(mod_download "$m@$PULUMI_LANGUAGE_NODEJS_MODULE")"
   # Its go.mod points pkg/sdk at ../../..; pin the release right after the commit.
+  # shellcheck disable=SC2046 # one flag per line
   "$GO_BIN" mod edit -require="$m@$PULUMI_LANGUAGE_NODEJS_MODULE" \
     -require="github.com/pulumi/pulumi/pkg/v3@v$PULUMI_LANGUAGE_NODEJS_PULUMI_VERSION" \
     -require="github.com/pulumi/pulumi/sdk/v3@v$PULUMI_LANGUAGE_NODEJS_PULUMI_VERSION" \
     $(version_replaces "$(json_get GoMod <<<"$info")")
   "$GO_BIN" build -trimpath -tags grpcnotrace \
-    -ldflags "-s -w -X $PULUMI_VERSION_PKG.Version=v$PULUMI_LANGUAGE_NODEJS_PULUMI_VERSION" \
+    -ldflags "-s -w -X $vpkg.Version=v$PULUMI_LANGUAGE_NODEJS_PULUMI_VERSION" \
     -o "$w/out/pulumi-language-nodejs" "$m"
   install_bins "$w/out" pulumi-language-nodejs
 }
@@ -315,6 +456,7 @@ build_provider_kubernetes() {
     ' "$PULUMI_KUBERNETES_PROVIDER_VERSION"
   )
   cd "$w"
+  # shellcheck disable=SC2046 # one flag per line
   "$GO_BIN" mod edit -require="$m@$PULUMI_KUBERNETES_PROVIDER_MODULE" -replace="$m=./src" \
     $(version_replaces "$src/go.mod")
   "$GO_BIN" build -trimpath \
@@ -323,255 +465,15 @@ build_provider_kubernetes() {
   install_bins "$w/out" pulumi-resource-kubernetes
 }
 
+
 # kafka and random: the proxy serves no version of pulumi-kafka/provider/v3 or
 # pulumi-random/provider/v4, but it does serve what they are made of: the
 # Terraform providers and pulumi-terraform-bridge. So this builds the bridged
-# providers from those, with a small mapping of our own (below) that yields the
-# tokens and property names of the @pulumi/kafka and @pulumi/random SDKs, runs
-# tfgen to produce their Pulumi schema and bridge metadata, and embeds those.
-write_bridged_sources() { # dir
-  local d="$1"
-  mkdir -p "$d/kafka" "$d/random" "$d/shim" \
-    "$d/cmd/pulumi-tfgen-kafka" "$d/cmd/pulumi-resource-kafka" \
-    "$d/cmd/pulumi-tfgen-random" "$d/cmd/pulumi-resource-random"
-  cat >"$d/kafka/info.go" <<'EOF'
-// Package kafka maps terraform-provider-kafka to the names used by @pulumi/kafka.
-package kafka
-
-import (
-	"fmt"
-	"strings"
-	"unicode"
-
-	tfkafka "github.com/Mongey/terraform-provider-kafka/kafka"
-	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfbridge"
-	shimv2 "github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfshim/sdk-v2"
-)
-
-func withEnvDefault(env string, value any) *tfbridge.SchemaInfo {
-	return &tfbridge.SchemaInfo{Default: &tfbridge.DefaultInfo{EnvVars: []string{env}, Value: value}}
-}
-
-// Provider returns the bridge configuration; metadata is bridge-metadata.json.
-func Provider(version string, metadata []byte) tfbridge.ProviderInfo {
-	info := tfbridge.ProviderInfo{
-		P:            shimv2.NewProvider(tfkafka.Provider()),
-		Name:         "kafka",
-		Version:      version,
-		GitHubOrg:    "Mongey",
-		MetadataInfo: tfbridge.NewProviderMetadata(metadata),
-		Config: map[string]*tfbridge.SchemaInfo{
-			"sasl_mechanism":  withEnvDefault("KAFKA_SASL_MECHANISM", "plain"),
-			"skip_tls_verify": withEnvDefault("KAFKA_SKIP_VERIFY", false),
-			"tls_enabled":     withEnvDefault("KAFKA_ENABLE_TLS", true),
-		},
-		Resources: map[string]*tfbridge.ResourceInfo{
-			// "resourceName" would clash with the SDK's own constructor argument.
-			"kafka_acl": {Fields: map[string]*tfbridge.SchemaInfo{
-				"resource_name": {Name: "aclResourceName"},
-				"resource_type": {Name: "aclResourceType"},
-			}},
-		},
-	}
-	// Resources: kafka:index/topic:Topic; functions: kafka:index:getTopic.
-	info.MustComputeTokens(tokensFor("kafka_"))
-	info.SetAutonaming(255, "-")
-	return info
-}
-
-func tokensFor(prefix string) tfbridge.Strategy {
-	return singleModule(prefix, func(name string) string {
-		if strings.HasPrefix(name, "get") {
-			return "kafka:index:" + name
-		}
-		return fmt.Sprintf("kafka:index/%c%s:%s", unicode.ToLower(rune(name[0])), name[1:], name)
-	})
-}
-EOF
-  cat >"$d/kafka/tokens.go" <<'EOF'
-package kafka
-
-import (
-	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfbridge"
-	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfbridge/tokens"
-)
-
-func singleModule(prefix string, token func(name string) string) tfbridge.Strategy {
-	return tokens.SingleModule(prefix, "index", func(_, name string) (string, error) { return token(name), nil })
-}
-EOF
-  cat >"$d/shim/go.mod" <<EOF
-module github.com/terraform-providers/terraform-provider-random/shim
-
-go 1.25
-
-require github.com/terraform-providers/terraform-provider-random $TF_RANDOM_MODULE
-EOF
-  cat >"$d/shim/shim.go" <<'EOF'
-// Package shim exposes terraform-provider-random's internal provider; its
-// import path sits under that module so Go's internal-package rule allows it.
-package shim
-
-import (
-	tfpf "github.com/hashicorp/terraform-plugin-framework/provider"
-	"github.com/terraform-providers/terraform-provider-random/internal/provider"
-)
-
-func NewProvider() tfpf.Provider { return provider.New() }
-EOF
-  cat >"$d/random/info.go" <<'EOF'
-// Package random maps terraform-provider-random to the names used by @pulumi/random.
-package random
-
-import (
-	"context"
-	"errors"
-
-	pf "github.com/pulumi/pulumi-terraform-bridge/v3/pkg/pf/tfbridge"
-	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfbridge"
-	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfbridge/tokens"
-	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
-	"github.com/terraform-providers/terraform-provider-random/shim"
-)
-
-// Provider returns the bridge configuration; metadata is bridge-metadata.json.
-func Provider(version string, metadata []byte) tfbridge.ProviderInfo {
-	info := tfbridge.ProviderInfo{
-		P:            pf.ShimProvider(shim.NewProvider()),
-		Name:         "random",
-		Version:      version,
-		GitHubOrg:    "hashicorp",
-		MetadataInfo: tfbridge.NewProviderMetadata(metadata),
-		Resources: map[string]*tfbridge.ResourceInfo{
-			// random_bytes has no "id" attribute: use its base64 value.
-			"random_bytes": {ComputeID: func(_ context.Context, state resource.PropertyMap) (resource.ID, error) {
-				v, ok := state["base64"]
-				if ok && v.IsSecret() {
-					v = v.SecretValue().Element
-				}
-				if !ok || !v.IsString() {
-					return "", errors.New("random_bytes: no base64 string in state")
-				}
-				return resource.ID(v.StringValue()), nil
-			}},
-		},
-	}
-	// random_password -> random:index/randomPassword:RandomPassword
-	standard := tokens.MakeStandard("random")
-	info.MustComputeTokens(tokens.SingleModule("random_", "index", func(module, name string) (string, error) {
-		return standard(module, "Random"+name)
-	}))
-	return info
-}
-EOF
-  # Stand-ins for two program generators tfgen links but never calls here.
-  mkdir -p "$d/stubs/pulumi-yaml/pkg/pulumiyaml/codegen" "$d/stubs/pulumi-language-dotnet/codegen"
-  printf 'module github.com/pulumi/pulumi-yaml\n\ngo 1.25\n' >"$d/stubs/pulumi-yaml/go.mod"
-  printf 'module github.com/pulumi/pulumi-dotnet/pulumi-language-dotnet/v3\n\ngo 1.25\n' \
-    >"$d/stubs/pulumi-language-dotnet/go.mod"
-  local pkg
-  for pkg in "$d/stubs/pulumi-yaml/pkg/pulumiyaml/codegen" "$d/stubs/pulumi-language-dotnet/codegen"; do
-    cat >"$pkg/stub.go" <<'EOF'
-// Package codegen is a stand-in: tfgen links this program generator only to
-// translate documentation examples, which these local builds do not need.
-package codegen
-
-import (
-	"errors"
-
-	"github.com/hashicorp/hcl/v2"
-	"github.com/pulumi/pulumi/pkg/v3/codegen/pcl"
-)
-
-func GenerateProgram(*pcl.Program) (map[string][]byte, hcl.Diagnostics, error) {
-	return nil, nil, errors.New("example translation for this language is not built in")
-}
-EOF
-  done
-  cat >>"$d/stubs/pulumi-language-dotnet/codegen/stub.go" <<'EOF'
-
-// Language-specific schema extensions (the same JSON shape tfgen writes).
-type CSharpPropertyInfo struct {
-	Name string `json:"name,omitempty"`
-}
-
-type CSharpResourceInfo struct {
-	Name string `json:"name,omitempty"`
-}
-
-type CSharpPackageInfo struct {
-	PackageReferences            map[string]string `json:"packageReferences,omitempty"`
-	Namespaces                   map[string]string `json:"namespaces,omitempty"`
-	Compatibility                string            `json:"compatibility,omitempty"`
-	DictionaryConstructors       bool              `json:"dictionaryConstructors,omitempty"`
-	ProjectReferences            []string          `json:"projectReferences,omitempty"`
-	LiftSingleValueMethodReturns bool              `json:"liftSingleValueMethodReturns,omitempty"`
-	RootNamespace                string            `json:"rootNamespace,omitempty"`
-	RespectSchemaVersion         bool              `json:"respectSchemaVersion,omitempty"`
-}
-EOF
-  local n
-  for n in kafka random; do
-    cat >"$d/cmd/pulumi-tfgen-$n/main.go" <<EOF
-package main
-
-import (
-	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/$( [ $n = random ] && echo pf/tfgen || echo tfgen )"
-	prov "local/bridged-providers/$n"
-)
-
-var version = "0.0.0"
-
-func main() {
-	$( [ $n = random ] && echo "tfgen.Main(\"$n\", prov.Provider(version, []byte(\"{}\")))" || echo "tfgen.Main(\"$n\", version, prov.Provider(version, []byte(\"{}\")))" )
-}
-EOF
-  done
-  cat >"$d/cmd/pulumi-resource-kafka/main.go" <<'EOF'
-package main
-
-import (
-	_ "embed"
-
-	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfbridge"
-	prov "local/bridged-providers/kafka"
-)
-
-var version = "0.0.0"
-
-//go:embed schema.json
-var schema []byte
-
-//go:embed bridge-metadata.json
-var metadata []byte
-
-func main() { tfbridge.Main("kafka", version, prov.Provider(version, metadata), schema) }
-EOF
-  cat >"$d/cmd/pulumi-resource-random/main.go" <<'EOF'
-package main
-
-import (
-	"context"
-	_ "embed"
-
-	pf "github.com/pulumi/pulumi-terraform-bridge/v3/pkg/pf/tfbridge"
-	prov "local/bridged-providers/random"
-)
-
-var version = "0.0.0"
-
-//go:embed schema.json
-var schema []byte
-
-//go:embed bridge-metadata.json
-var metadata []byte
-
-func main() {
-	pf.Main(context.Background(), "random", prov.Provider(version, metadata), pf.ProviderMetadata{PackageSchema: schema})
-}
-EOF
-}
-
+# providers from those, with a small mapping of our own (tools/go/bridged) that
+# yields the tokens and property names of the @pulumi/kafka and @pulumi/random
+# SDKs, runs tfgen to produce their Pulumi schema and bridge metadata, and
+# embeds those. Only the files the tool's key lists (TOOL_FILES) are copied in;
+# versions come from versions.env: go.mod requires (go mod edit) and -ldflags.
 build_bridged_provider() { # kafka|random
   local n="$1" ver w gen
   case "$n" in
@@ -580,7 +482,10 @@ build_bridged_provider() { # kafka|random
   esac
   w="$(work_dir "provider-$n")"
   new_wrapper_module "$w" local/bridged-providers "${BRIDGED_PROVIDERS_GOSUM:-}"
-  TF_RANDOM_MODULE="$TF_RANDOM_MODULE" write_bridged_sources "$w"
+  # shellcheck disable=SC2086
+  (cd "$GO_SRC" && tar -cf - ${TOOL_FILES[pulumi-resource-$n]}) | tar -C "$w" -xf -
+  chmod -R u+w "$w"
+  "$GO_BIN" mod edit -require="github.com/terraform-providers/terraform-provider-random@$TF_RANDOM_MODULE" shim/go.mod
   "$GO_BIN" mod edit \
     -require="github.com/pulumi/pulumi-terraform-bridge/v3@v$PULUMI_TERRAFORM_BRIDGE_VERSION" \
     -require="github.com/Mongey/terraform-provider-kafka@v$TF_KAFKA_VERSION" \
@@ -590,10 +495,11 @@ build_bridged_provider() { # kafka|random
   # The bridge's own go.mod pins forks via replace; a wrapper must repeat them.
   local binfo; binfo="$(mod_download "github.com/pulumi/pulumi-terraform-bridge/v3@v$PULUMI_TERRAFORM_BRIDGE_VERSION")"
   local reps; reps="$(version_replaces "$(json_get GoMod <<<"$binfo")")"
+  # shellcheck disable=SC2086 # one flag per line
   [ -z "$reps" ] || "$GO_BIN" mod edit $reps
   # tfgen links pulumi-yaml's and pulumi-dotnet's program generators (used to
   # translate documentation examples); the versions the bridge wants are not
-  # served, so stand-ins are used (see write_bridged_sources).
+  # served, so stand-ins are used (tools/go/bridged/stubs).
   "$GO_BIN" mod edit \
     -replace=github.com/pulumi/pulumi-yaml=./stubs/pulumi-yaml \
     -replace=github.com/pulumi/pulumi-dotnet/pulumi-language-dotnet/v3=./stubs/pulumi-language-dotnet
@@ -603,7 +509,9 @@ build_bridged_provider() { # kafka|random
   echo "== pulumi-tfgen-$n schema"
   gen="$w/cmd/pulumi-resource-$n"
   (cd "$w" && PULUMI_SKIP_UPDATE_CHECK=true PULUMI_MISSING_DOCS_ERROR=false "$w/out/pulumi-tfgen-$n" schema --out "$gen")
-  [ -s "$gen/schema.json" ] && [ -s "$gen/bridge-metadata.json" ] || { echo "tfgen produced no schema" >&2; return 1; }
+  if [ ! -s "$gen/schema.json" ] || [ ! -s "$gen/bridge-metadata.json" ]; then
+    echo "tfgen produced no schema" >&2; return 1
+  fi
   echo "== go build pulumi-resource-$n"
   "$GO_BIN" build -trimpath -ldflags "$ld" -o "$w/out/pulumi-resource-$n" "./cmd/pulumi-resource-$n"
   install_bins "$w/out" "pulumi-resource-$n"
@@ -630,21 +538,19 @@ PLUGIN
 }
 
 bootstrap_pulumi() {
-  if ! have pulumi; then
+  if ! have pulumi && ! from_cache pulumi; then
     if ! reuse_from_path pulumi "v$PULUMI_VERSION" version && ! reuse_from_path pulumi "v$PULUMI_CLI_VERSION" version; then
-      need_go pulumi
-      run_step pulumi "pulumi CLI v$PULUMI_CLI_VERSION" 7 build_pulumi_cli
+      build_tool pulumi "pulumi CLI v$PULUMI_CLI_VERSION" 7 build_pulumi_cli
     fi
   fi
-  if ! have pulumi-language-nodejs; then
+  if ! have pulumi-language-nodejs && ! from_cache pulumi-language-nodejs; then
     # An installed pulumi ships its language host next to it.
     local pdir; pdir="$(dirname "$(readlink -f "$BIN_DIR/pulumi")")"
     if [ "$pdir" != "$BIN_DIR" ] && [ -x "$pdir/pulumi-language-nodejs" ]; then
       ln -sfn "$pdir/pulumi-language-nodejs" "$BIN_DIR/pulumi-language-nodejs"
       log "using pulumi-language-nodejs next to $pdir/pulumi"
     else
-      need_go pulumi-language-nodejs
-      run_step pulumi-language-nodejs "pulumi-language-nodejs ($PULUMI_LANGUAGE_NODEJS_MODULE)" 3 build_language_nodejs
+      build_tool pulumi-language-nodejs "pulumi-language-nodejs ($PULUMI_LANGUAGE_NODEJS_MODULE)" 3 build_language_nodejs
     fi
   fi
   # The CLI distribution's two script plugins for Node.js: dynamic providers
@@ -652,29 +558,27 @@ bootstrap_pulumi() {
   # node_modules. Found next to the pulumi binary.
   write_node_plugin pulumi-resource-pulumi-nodejs dynamic-provider
   write_node_plugin pulumi-analyzer-policy run-policy-pack
-  if ! have pulumi-resource-kubernetes; then
-    need_go pulumi-resource-kubernetes
-    run_step pulumi-resource-kubernetes "pulumi-resource-kubernetes v$PULUMI_KUBERNETES_PROVIDER_VERSION" 10 build_provider_kubernetes
+  if ! have pulumi-resource-kubernetes && ! from_cache pulumi-resource-kubernetes; then
+    build_tool pulumi-resource-kubernetes "pulumi-resource-kubernetes v$PULUMI_KUBERNETES_PROVIDER_VERSION" 10 build_provider_kubernetes
   fi
   local n
   for n in kafka random; do
-    if ! have "pulumi-resource-$n"; then
-      need_go "pulumi-resource-$n"
+    if ! have "pulumi-resource-$n" && ! from_cache "pulumi-resource-$n"; then
       # kafka compiles the bridge (~10 min cold); random then reuses most of it.
-      run_step "pulumi-resource-$n" "pulumi-resource-$n (bridged locally)" "$([ $n = kafka ] && echo 10 || echo 2)" \
+      build_tool "pulumi-resource-$n" "pulumi-resource-$n (bridged locally)" "$([ $n = kafka ] && echo 10 || echo 2)" \
         build_bridged_provider "$n"
     fi
   done
   register_plugins
 }
 
-# Installs the providers into $TOOLS_ROOT/pulumi-home (the PULUMI_HOME that
+# Installs the providers into $SET_DIR/pulumi-home (the PULUMI_HOME that
 # tools/env.sh sets) under the exact versions the npm SDKs request, since the
 # engine selects a provider plugin by exact version.
 register_plugins() {
-  local home="$TOOLS_ROOT/pulumi-home" n key ver
+  local home="$SET_DIR/pulumi-home" n key ver
   for n in kubernetes kafka random; do
-    key="PULUMI_$(tr 'a-z' 'A-Z' <<<"$n")_VERSION"
+    key="PULUMI_$(tr '[:lower:]' '[:upper:]' <<<"$n")_VERSION"
     ver="${!key}"
     [ -x "$home/plugins/resource-$n-v$ver/pulumi-resource-$n" ] && continue
     log "registering pulumi-resource-$n as plugin $n v$ver in $home"
@@ -686,7 +590,7 @@ register_plugins() {
 
 # ---------------------------------------------------------------------------
 t_start=$SECONDS
-log "tool set $VERSIONS_HASH in $BIN_DIR"
+log "tool set $SET_KEY in $BIN_DIR"
 case "$ONLY" in
   pulumi) bootstrap_pulumi ;;
   kube) bootstrap_kube ;;

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Source me (bash or zsh):  . tools/env.sh
 #
 # Sets up an offline Pulumi environment for this project:
@@ -14,7 +15,8 @@
 #   PULUMI_BACKEND_URL   default file://$KCS_CACHE_DIR/pulumi-state
 #   PULUMI_CONFIG_PASSPHRASE / PULUMI_CONFIG_PASSPHRASE_FILE
 #                        default: the file $KCS_CACHE_DIR/pulumi-passphrase (random, made once)
-# Exports KCS_BIN_DIR (the bin directory) and KCS_TOOLS_ROOT.
+# Exports KCS_BIN_DIR (the bin directory) and KCS_TOOLS_ROOT (the tool set's cache directory,
+# $KCS_CACHE_DIR/tools/sets/<key>, holding bin/ and pulumi-home/).
 
 if [ -n "${BASH_SOURCE:-}" ]; then
   _kcs_env_src="${BASH_SOURCE[0]}"
@@ -82,5 +84,6 @@ _kcs_env_main
 _kcs_env_rc=$?
 unset -f _kcs_env_main
 unset _kcs_tools_dir
+# shellcheck disable=SC2317 # exit is reached when the file is run instead of sourced
 if [ "$_kcs_env_rc" -ne 0 ]; then unset _kcs_env_rc; return 1 2>/dev/null || exit 1; fi
 unset _kcs_env_rc
