@@ -7,13 +7,14 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as childProcess from "node:child_process";
-import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as http from "node:http";
+import type * as https from "node:https";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import { WebSocketServer } from "ws";
 import { loadStreams } from "../../schemas/loader";
 import { StreamSpec } from "../../schemas/model";
 import {
@@ -21,7 +22,8 @@ import {
     StreamIngestionInputs,
     StreamIngestionOutputs,
 } from "../../components/ingestion/provider";
-import { ConnectionSpec, openClient, parseKubeconfig } from "../../components/ingestion/connection";
+import { ConnectionSpec, openClient } from "../../components/ingestion/connection";
+import { loadKubeconfig } from "../../components/ingestion/kube";
 import {
     EmbeddedClickHouse,
     HttpFront,
@@ -457,7 +459,9 @@ describe("no password anywhere (acceptance 6)", () => {
 
 // ---------------------------------------------------------------------------------------------
 // Port-forward through a stand-in for the Kubernetes API: services, pods, secrets, and the
-// portforward subresource over WebSocket (v4.channel.k8s.io), with its own frame codec.
+// portforward subresource over WebSocket (v4.channel.k8s.io: every message starts with its channel
+// byte, 0 data and 1 error, and the first message of each channel carries the port), served with
+// the ws package.
 // ---------------------------------------------------------------------------------------------
 
 interface FakeKube {
@@ -465,53 +469,6 @@ interface FakeKube {
     readonly upgrades: string[];
     readonly tokens: string[];
     close(): Promise<void>;
-}
-
-function serverFrame(payload: Buffer): Buffer {
-    const len = payload.length;
-    const head =
-        len < 126
-            ? Buffer.from([0x82, len])
-            : len < 65536
-              ? Buffer.from([0x82, 126, len >> 8, len & 0xff])
-              : Buffer.concat([
-                    Buffer.from([0x82, 127]),
-                    (() => {
-                        const b = Buffer.alloc(8);
-                        b.writeBigUInt64BE(BigInt(len));
-                        return b;
-                    })(),
-                ]);
-    return Buffer.concat([head, payload]);
-}
-
-/** Parses masked client frames (as a server must), independently of the provider's decoder. */
-function clientFrames(state: { buf: Buffer }, chunk: Buffer): Array<{ op: number; data: Buffer }> {
-    state.buf = Buffer.concat([state.buf, chunk]);
-    const out: Array<{ op: number; data: Buffer }> = [];
-    while (state.buf.length >= 2) {
-        const masked = (state.buf[1]! & 0x80) !== 0;
-        assert.ok(masked, "client frames must be masked");
-        let len = state.buf[1]! & 0x7f;
-        let at = 2;
-        if (len === 126) {
-            if (state.buf.length < 4) break;
-            len = state.buf.readUInt16BE(2);
-            at = 4;
-        } else if (len === 127) {
-            if (state.buf.length < 10) break;
-            len = Number(state.buf.readBigUInt64BE(2));
-            at = 10;
-        }
-        if (state.buf.length < at + 4 + len) break;
-        const mask = state.buf.subarray(at, at + 4);
-        const data = Buffer.from(state.buf.subarray(at + 4, at + 4 + len)).map(
-            (b, i) => b ^ mask[i % 4]!,
-        );
-        out.push({ op: state.buf[0]! & 0x0f, data: Buffer.from(data) });
-        state.buf = state.buf.subarray(at + 4 + len);
-    }
-    return out;
 }
 
 async function fakeKube(
@@ -567,7 +524,12 @@ async function fakeKube(
         }
         json(res, 404, { kind: "Status", message: `${url.pathname} not found` });
     });
-    server.on("upgrade", (req, socket: net.Socket) => {
+    const wss = new WebSocketServer({
+        noServer: true,
+        handleProtocols: (offered) =>
+            offered.has("v4.channel.k8s.io") ? "v4.channel.k8s.io" : false,
+    });
+    server.on("upgrade", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
         upgrades.push(req.url ?? "");
         const protocols = String(req.headers["sec-websocket-protocol"] ?? "").split(/,\s*/);
         if (
@@ -587,33 +549,21 @@ async function fakeKube(
             socket.end("HTTP/1.1 404 Not Found\r\n\r\n");
             return;
         }
-        const accept = crypto
-            .createHash("sha1")
-            .update(`${req.headers["sec-websocket-key"]}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
-            .digest("base64");
-        socket.write(
-            `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n`,
-        );
-        const port = Buffer.alloc(2);
-        port.writeUInt16LE(8123);
-        socket.write(serverFrame(Buffer.concat([Buffer.from([0]), port])));
-        socket.write(serverFrame(Buffer.concat([Buffer.from([1]), port])));
-        const upstream = net.connect(clickhousePort, "127.0.0.1");
-        const state = { buf: Buffer.alloc(0) };
-        socket.on("data", (chunk: Buffer) => {
-            for (const f of clientFrames(state, chunk)) {
-                if (f.op === 0x8) {
-                    upstream.end();
-                    socket.end();
-                } else if (f.op === 0x2 && f.data[0] === 0) upstream.write(f.data.subarray(1));
-            }
+        wss.handleUpgrade(req, socket, head, (ws) => {
+            const port = Buffer.alloc(2);
+            port.writeUInt16LE(8123);
+            ws.send(Buffer.concat([Buffer.from([0]), port]));
+            ws.send(Buffer.concat([Buffer.from([1]), port]));
+            const upstream = net.connect(clickhousePort, "127.0.0.1");
+            ws.on("message", (data: Buffer, isBinary) => {
+                if (isBinary && data[0] === 0) upstream.write(data.subarray(1));
+            });
+            upstream.on("data", (d: Buffer) => ws.send(Buffer.concat([Buffer.from([0]), d])));
+            upstream.on("close", () => ws.close());
+            upstream.on("error", () => ws.close());
+            ws.on("close", () => upstream.end());
+            ws.on("error", () => upstream.destroy());
         });
-        upstream.on("data", (d: Buffer) =>
-            socket.write(serverFrame(Buffer.concat([Buffer.from([0]), d]))),
-        );
-        upstream.on("close", () => socket.end());
-        socket.on("close", () => upstream.destroy());
-        socket.on("error", () => upstream.destroy());
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
     return {
@@ -622,6 +572,8 @@ async function fakeKube(
         tokens,
         close: () =>
             new Promise<void>((resolve) => {
+                for (const ws of wss.clients) ws.terminate();
+                wss.close();
                 server.closeAllConnections();
                 server.close(() => resolve());
             }),
@@ -735,19 +687,23 @@ describe("port-forward connection", () => {
     });
 
     it("kubeconfig: client certificates, CA and an exec credential plugin", async () => {
-        const k = parseKubeconfig(
+        const certs = path.join(path.dirname(kubeconfig), "certs");
+        fs.writeFileSync(
+            certs,
             [
                 "current-context: c",
                 "contexts: [{ name: c, context: { cluster: k, user: u } }]",
                 `clusters: [{ name: k, cluster: { server: "https://10.0.0.1:6443/", certificate-authority-data: ${Buffer.from("CA").toString("base64")} } }]`,
                 `users: [{ name: u, user: { client-certificate-data: ${Buffer.from("CERT").toString("base64")}, client-key-data: ${Buffer.from("KEY").toString("base64")} } }]`,
             ].join("\n"),
-            "/",
         );
-        assert.equal(k.server, "https://10.0.0.1:6443");
-        assert.equal(k.ca!.toString(), "CA");
-        assert.equal(k.cert!.toString(), "CERT");
-        assert.equal(k.key!.toString(), "KEY");
+        const k = loadKubeconfig({ fromFile: certs });
+        const tls: https.RequestOptions = {};
+        await k.applyToHTTPSOptions(tls);
+        assert.equal(k.getCurrentCluster()!.server, "https://10.0.0.1:6443");
+        assert.equal(String(tls.ca), "CA");
+        assert.equal(String(tls.cert), "CERT");
+        assert.equal(String(tls.key), "KEY");
         const exec = path.join(path.dirname(kubeconfig), "exec");
         fs.writeFileSync(
             exec,
