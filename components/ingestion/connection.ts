@@ -23,6 +23,9 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { claimEngine, releaseEngine } from "../../schemas/engine";
 
+/** Kubernetes access (kubeconfig, Secrets, port-forward), loaded when a connection needs it. */
+const kube = () => require("./kube") as typeof import("./kube");
+
 // ---------------------------------------------------------------------------------------------
 // Spec
 // ---------------------------------------------------------------------------------------------
@@ -402,8 +405,6 @@ export async function resolveSecret(
         source.fromKubernetesSecret,
     );
 }
-
-const kube = () => require("./kube") as typeof import("./kube");
 
 /** Loads a kubeconfig; one held in a stack secret or an environment variable is resolved first. */
 async function loadKubeconfig(
