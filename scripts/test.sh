@@ -21,4 +21,7 @@ if [[ ${#files[@]} -eq 0 ]]; then
 fi
 echo "[test] ${#files[@]} files: ${files[*]}" >&2
 # One file at a time: integration files start real brokers and engines; two at once would share ports and cores.
-exec node --import tsx --test --test-concurrency=1 "${files[@]}"
+# The reporter (scripts/test-summary.mjs) prints node's usual output, then every skipped, todo and failed
+# test with its reason: a component a test needs (chdb, KAFKA_LIB, KCS_TOOLS_BIN) is never a skip, it fails.
+exec node --import tsx --test --test-concurrency=1 \
+    --test-reporter=./scripts/test-summary.mjs --test-reporter-destination=stdout "${files[@]}"

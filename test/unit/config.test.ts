@@ -133,26 +133,23 @@ describe("stack config", () => {
         }
     });
 
-    it(
-        "tool versions pinned in tools/versions.env match package.json",
-        {
-            skip:
-                !fs.existsSync(path.join(ROOT, "tools/versions.env")) &&
-                "tools/versions.env is not in this checkout",
-        },
-        () => {
-            const env = Object.fromEntries(
-                fs
-                    .readFileSync(path.join(ROOT, "tools/versions.env"), "utf8")
-                    .split("\n")
-                    .filter((l) => /^[A-Z_]+=/.test(l))
-                    .map((l) => l.split("=", 2) as [string, string]),
-            );
-            const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
-            assert.equal(pkg.dependencies["@pulumi/pulumi"], env.PULUMI_VERSION);
-            assert.equal(pkg.dependencies["@pulumi/kubernetes"], env.PULUMI_KUBERNETES_VERSION);
-            assert.equal(pkg.dependencies["@pulumi/kafka"], env.PULUMI_KAFKA_VERSION);
-            assert.equal(pkg.dependencies["@pulumi/random"], env.PULUMI_RANDOM_VERSION);
-        },
-    );
+    it("tool versions pinned in tools/versions.env match package.json", () => {
+        // A missing pin file is a broken checkout: a failure, never a skip.
+        assert.ok(
+            fs.existsSync(path.join(ROOT, "tools/versions.env")),
+            "tools/versions.env is not in this checkout: restore it (git checkout tools/versions.env)",
+        );
+        const env = Object.fromEntries(
+            fs
+                .readFileSync(path.join(ROOT, "tools/versions.env"), "utf8")
+                .split("\n")
+                .filter((l) => /^[A-Z_]+=/.test(l))
+                .map((l) => l.split("=", 2) as [string, string]),
+        );
+        const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
+        assert.equal(pkg.dependencies["@pulumi/pulumi"], env.PULUMI_VERSION);
+        assert.equal(pkg.dependencies["@pulumi/kubernetes"], env.PULUMI_KUBERNETES_VERSION);
+        assert.equal(pkg.dependencies["@pulumi/kafka"], env.PULUMI_KAFKA_VERSION);
+        assert.equal(pkg.dependencies["@pulumi/random"], env.PULUMI_RANDOM_VERSION);
+    });
 });
