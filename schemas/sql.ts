@@ -1,7 +1,9 @@
 /**
- * SQL safety for the pieces of SQL a stream file may carry: the tokenizer the type parser reads,
- * and quoting. Expressions (ORDER BY, PARTITION BY, TTL, column defaults) have a grammar of their
- * own in `./expr`, which renders them from a parse tree.
+ * SQL text: safety for the pieces of SQL a stream file may carry (the tokenizer the type parser
+ * reads), quoting, and the scanners that read SQL the server reports (quoted runs, top-level
+ * separators, matching parentheses, the normalisation both sides of a comparison go through).
+ * Expressions (ORDER BY, PARTITION BY, TTL, column defaults) have a grammar of their own in
+ * `./expr`, which renders them from a parse tree.
  */
 
 export class SqlInputError extends Error {}
@@ -45,26 +47,10 @@ export function tokenize(input: string): Token[] {
             continue;
         }
         if (c === "'") {
-            let j = i + 1;
-            let closed = false;
-            while (j < input.length) {
-                if (input[j] === "\\") {
-                    j += 2;
-                    continue;
-                }
-                if (input[j] === "'") {
-                    if (input[j + 1] === "'") {
-                        j += 2;
-                        continue;
-                    }
-                    closed = true;
-                    break;
-                }
-                j++;
-            }
-            if (!closed) throw new SqlInputError("unterminated string literal");
-            tokens.push({ kind: "string", text: input.slice(i, j + 1) });
-            i = j + 1;
+            const end = closingQuote(input, i);
+            if (end === -1) throw new SqlInputError("unterminated string literal");
+            tokens.push({ kind: "string", text: input.slice(i, end + 1) });
+            i = end + 1;
             continue;
         }
         if ("(),.[]".includes(c)) {
@@ -95,4 +81,150 @@ export function quoteIdent(name: string): string {
 /** Quotes a string literal for ClickHouse. Only for values that are not secrets. */
 export function quoteString(value: string): string {
     return "'" + value.replace(/\\/g, "\\\\").replace(/'/g, "\\'") + "'";
+}
+
+/** `db`.`table`, both quoted. */
+export function qualified(db: string, table: string): string {
+    return `${quoteIdent(db)}.${quoteIdent(table)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scanning SQL text: quoted runs, brackets, top-level separators
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The index of the quote closing the run ('...' or `...`) opened at i, or -1 when the run is not
+ * closed. Backslash escapes and doubled quotes stay inside the run.
+ */
+function closingQuote(text: string, i: number): number {
+    const q = text[i]!;
+    let j = i + 1;
+    while (j < text.length) {
+        if (text[j] === "\\") j += 2;
+        else if (text[j] === q && text[j + 1] === q) j += 2;
+        else if (text[j] === q) return j;
+        else j++;
+    }
+    return -1;
+}
+
+/** Index just past the quoted run ('...' or `...`) starting at i (the end of text if unclosed). */
+export function skipQuoted(text: string, i: number): number {
+    const end = closingQuote(text, i);
+    return end === -1 ? text.length : end + 1;
+}
+
+/**
+ * Where `match(i)` finds something (returns its length, > 0) outside quotes and brackets, scanning
+ * from `from`; the scan goes on after each match.
+ */
+export function findTopLevel(
+    text: string,
+    match: (i: number) => number,
+    from = 0,
+): Array<{ readonly at: number; readonly length: number }> {
+    const out: Array<{ at: number; length: number }> = [];
+    let depth = 0;
+    let i = from;
+    while (i < text.length) {
+        const c = text[i]!;
+        if (c === "'" || c === "`") {
+            i = skipQuoted(text, i);
+            continue;
+        }
+        if (c === "(" || c === "[") depth++;
+        else if (c === ")" || c === "]") depth--;
+        else if (depth === 0) {
+            const length = match(i);
+            if (length > 0) {
+                out.push({ at: i, length });
+                i += length;
+                continue;
+            }
+        }
+        i++;
+    }
+    return out;
+}
+
+/** Splits at a separator that is outside brackets, quotes and backticks. */
+export function splitTopLevel(text: string, sep: string): string[] {
+    const out: string[] = [];
+    let start = 0;
+    for (const hit of findTopLevel(text, (i) => (text.startsWith(sep, i) ? sep.length : 0))) {
+        out.push(text.slice(start, hit.at).trim());
+        start = hit.at + hit.length;
+    }
+    const last = text.slice(start).trim();
+    if (last || out.length) out.push(last);
+    return out;
+}
+
+/** Index of the parenthesis closing the one at `open` (quotes skipped); text.length if none. */
+export function matchingParen(text: string, open: number): number {
+    let depth = 0;
+    for (let j = open; j < text.length;) {
+        const c = text[j]!;
+        if (c === "'" || c === "`") {
+            j = skipQuoted(text, j);
+            continue;
+        }
+        if (c === "(") depth++;
+        else if (c === ")" && --depth === 0) return j;
+        j++;
+    }
+    return text.length;
+}
+
+const INTERVAL = /\bINTERVAL\s+(\d+)\s+(SECOND|MINUTE|HOUR|DAY|WEEK|MONTH|QUARTER|YEAR)S?\b/gi;
+
+/**
+ * A light, idempotent normalisation applied to both sides of every comparison: whitespace,
+ * backticks around plain identifiers, `INTERVAL n UNIT` -> `toIntervalUnit(n)`. String literals are
+ * left untouched. The server's own formatting (the planner's CanonicalForms) does the heavy lifting.
+ */
+export function normalizeSql(text: string): string {
+    const segments: Array<{ literal: boolean; text: string }> = [];
+    let buf = "";
+    let i = 0;
+    const flush = () => {
+        if (buf) segments.push({ literal: false, text: buf });
+        buf = "";
+    };
+    while (i < text.length) {
+        const c = text[i]!;
+        if (c !== "'" && c !== "`") {
+            buf += c;
+            i++;
+            continue;
+        }
+        const close = closingQuote(text, i);
+        const end = close === -1 ? text.length : close + 1;
+        const inner = text.slice(i + 1, close === -1 ? text.length : close);
+        if (c === "`" && /^[A-Za-z_][A-Za-z0-9_]*$/.test(inner)) buf += inner;
+        else {
+            flush();
+            segments.push({ literal: true, text: text.slice(i, end) });
+        }
+        i = end;
+    }
+    flush();
+    return segments
+        .map((s) => (s.literal ? s.text : normalizeSpacing(s.text)))
+        .join("")
+        .trim();
+}
+
+/** Spacing and interval spelling of SQL text outside quotes. */
+function normalizeSpacing(text: string): string {
+    return text
+        .replace(/\s+/g, " ")
+        .replace(
+            INTERVAL,
+            (_m, n: string, unit: string) =>
+                `toInterval${unit[0]!.toUpperCase()}${unit.slice(1).toLowerCase()}(${n})`,
+        )
+        .replace(/([([]) /g, "$1")
+        .replace(/ ([)\],])/g, "$1")
+        .replace(/,(?! )/g, ", ");
 }

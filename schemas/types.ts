@@ -4,7 +4,7 @@
  * `system.columns.type` reports), so desired and actual types compare as strings and a plan
  * converges. test/integration/types.test.ts checks every rule and spelling here against the engine.
  */
-import { SqlInputError, tokenize } from "./sql";
+import { SqlInputError, quoteString, tokenize } from "./sql";
 
 const SIMPLE_TYPES = new Set([
     "UInt8",
@@ -77,242 +77,302 @@ const TUPLE_ELEMENT_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * Time zones are not checked here (see `timeZonesOf`; which ones exist depends on the engine).
  */
 export function parseType(input: string): ChType {
-    const tokens = tokenize(input);
-    let pos = 0;
-    const peek = (offset = 0) => tokens[pos + offset];
-    const expect = (text: string) => {
-        const t = tokens[pos];
-        if (t?.text !== text) throw new SqlInputError(`expected '${text}' in type '${input}'`);
-        pos++;
-    };
-    const int = (min: number, max: number): number => {
-        const t = tokens[pos++];
+    const reader = new TypeReader(input);
+    const result = reader.type();
+    reader.end();
+    return result;
+}
+
+type Token = ReturnType<typeof tokenize>[number];
+
+/** A cursor over the tokens of one type text; every error quotes the whole text. */
+class TypeReader {
+    private readonly tokens: readonly Token[];
+    private pos = 0;
+
+    constructor(readonly input: string) {
+        this.tokens = tokenize(input);
+    }
+
+    peek(offset = 0): Token | undefined {
+        return this.tokens[this.pos + offset];
+    }
+    next(): Token | undefined {
+        return this.tokens[this.pos++];
+    }
+    /** Consumes `text` if it comes next. */
+    accept(text: string): boolean {
+        if (this.peek()?.text !== text) return false;
+        this.pos++;
+        return true;
+    }
+    expect(text: string): void {
+        const t = this.tokens[this.pos];
+        if (t?.text !== text) throw new SqlInputError(`expected '${text}' in type '${this.input}'`);
+        this.pos++;
+    }
+    int(min: number, max: number): number {
+        const t = this.next();
         if (t?.kind !== "number" || !/^\d+$/.test(t.text))
-            throw new SqlInputError(`expected an integer in type '${input}'`);
+            throw new SqlInputError(`expected an integer in type '${this.input}'`);
         const n = Number(t.text);
         if (n < min || n > max)
-            throw new SqlInputError(`${n} is out of range ${min}..${max} in type '${input}'`);
+            throw new SqlInputError(`${n} is out of range ${min}..${max} in type '${this.input}'`);
         return n;
-    };
-    const str = (): string => {
-        const t = tokens[pos++];
+    }
+    str(): string {
+        const t = this.next();
         if (t?.kind !== "string")
-            throw new SqlInputError(`expected a quoted string in type '${input}'`);
+            throw new SqlInputError(`expected a quoted string in type '${this.input}'`);
         if (/[\\\n]/.test(t.text))
-            throw new SqlInputError(`escapes are not allowed in type arguments of '${input}'`);
+            throw new SqlInputError(`escapes are not allowed in type arguments of '${this.input}'`);
         return t.text;
-    };
-    const parse = (): ChType => {
-        const t = tokens[pos++];
-        if (!t || t.kind !== "ident") throw new SqlInputError(`expected a type name in '${input}'`);
+    }
+    /** One type, with its arguments. */
+    type(): ChType {
+        const t = this.next();
+        if (!t || t.kind !== "ident")
+            throw new SqlInputError(`expected a type name in '${this.input}'`);
         const name = t.text;
-        const hasArgs = peek()?.text === "(";
-        const make = (args: Array<ChType | string | number>): ChType => ({
-            name,
-            args,
-            text: args.length === 0 ? name : `${name}(${args.map(argText).join(", ")})`,
-        });
         if (SIMPLE_TYPES.has(name)) {
-            if (hasArgs) throw new SqlInputError(`type ${name} takes no arguments`);
-            return make([]);
+            if (this.peek()?.text === "(")
+                throw new SqlInputError(`type ${name} takes no arguments`);
+            return make(name, []);
         }
-        switch (name) {
-            case "Nullable": {
-                expect("(");
-                const inner = parse();
-                expect(")");
-                if (NOT_NULLABLE.has(inner.name)) {
-                    throw new SqlInputError(
-                        `Nullable(${inner.text}) is not allowed: ${inner.name} cannot be inside Nullable`,
-                    );
-                }
-                return make([inner]);
-            }
-            case "LowCardinality": {
-                expect("(");
-                const inner = parse();
-                expect(")");
-                const base = inner.name === "Nullable" ? (inner.args[0] as ChType) : inner;
-                if (!LOW_CARDINALITY_INNER.has(base.name)) {
-                    throw new SqlInputError(
-                        `LowCardinality(${inner.text}) is not allowed: ClickHouse accepts LowCardinality only around String, FixedString or UUID (optionally Nullable); use ${inner.text} itself`,
-                    );
-                }
-                return make([inner]);
-            }
-            case "Array": {
-                expect("(");
-                const inner = parse();
-                expect(")");
-                return make([inner]);
-            }
-            case "Map": {
-                expect("(");
-                const k = parse();
-                expect(",");
-                const v = parse();
-                expect(")");
-                const keyBase = k.name === "LowCardinality" ? (k.args[0] as ChType) : k;
-                if (keyBase.name === "Nullable") {
-                    throw new SqlInputError(
-                        `Map key type ${k.text} is not allowed: a Map key cannot be Nullable; use ${(keyBase.args[0] as ChType).text}`,
-                    );
-                }
-                return make([k, v]);
-            }
-            case "Tuple":
-                return parseTuple();
-            case "FixedString": {
-                expect("(");
-                const n = int(1, 1 << 20);
-                expect(")");
-                return make([n]);
-            }
-            case "Decimal": {
-                expect("(");
-                const p = int(1, 76);
-                let s = 0;
-                if (peek()?.text === ",") {
-                    pos++;
-                    s = int(0, p);
-                }
-                expect(")");
-                return make([p, s]);
-            }
-            case "Decimal32":
-            case "Decimal64":
-            case "Decimal128":
-            case "Decimal256": {
-                const max = { Decimal32: 9, Decimal64: 18, Decimal128: 38, Decimal256: 76 }[name];
-                expect("(");
-                const s = int(0, max);
-                expect(")");
-                return { name: "Decimal", args: [max, s], text: `Decimal(${max}, ${s})` };
-            }
-            case "DateTime": {
-                if (!hasArgs) return make([]);
-                expect("(");
-                const tz = str();
-                expect(")");
-                return make([tz]);
-            }
-            case "DateTime64": {
-                expect("(");
-                const precision = int(0, 9);
-                const args: Array<string | number> = [precision];
-                if (peek()?.text === ",") {
-                    pos++;
-                    args.push(str());
-                }
-                expect(")");
-                return make(args);
-            }
-            case "Enum":
-            case "Enum8":
-            case "Enum16":
-                return parseEnum(name);
-            default:
-                throw new SqlInputError(`unknown ClickHouse type '${name}'`);
+        const read = COMPOSITE_TYPES.get(name);
+        if (!read) throw new SqlInputError(`unknown ClickHouse type '${name}'`);
+        return read(this, name);
+    }
+    /** `(Type)`: the one type argument of a wrapper. */
+    wrapped(): ChType {
+        this.expect("(");
+        const inner = this.type();
+        this.expect(")");
+        return inner;
+    }
+    end(): void {
+        const t = this.peek();
+        if (t) throw new SqlInputError(`unexpected '${t.text}' after type in '${this.input}'`);
+    }
+}
+
+function make(name: string, args: Array<ChType | string | number>): ChType {
+    return {
+        name,
+        args,
+        text: args.length === 0 ? name : `${name}(${args.map(argText).join(", ")})`,
+    };
+}
+
+/** How each type with arguments (or optional ones) is read after its name. */
+const COMPOSITE_TYPES = new Map<string, (r: TypeReader, name: string) => ChType>([
+    ["Nullable", readNullable],
+    ["LowCardinality", readLowCardinality],
+    ["Array", (r, name) => make(name, [r.wrapped()])],
+    ["Map", readMap],
+    ["Tuple", readTuple],
+    ["FixedString", readFixedString],
+    ["Decimal", readDecimal],
+    ["Decimal32", readSizedDecimal],
+    ["Decimal64", readSizedDecimal],
+    ["Decimal128", readSizedDecimal],
+    ["Decimal256", readSizedDecimal],
+    ["DateTime", readDateTime],
+    ["DateTime64", readDateTime64],
+    ["Enum", readEnum],
+    ["Enum8", readEnum],
+    ["Enum16", readEnum],
+]);
+
+function readNullable(r: TypeReader, name: string): ChType {
+    const inner = r.wrapped();
+    if (NOT_NULLABLE.has(inner.name)) {
+        throw new SqlInputError(
+            `Nullable(${inner.text}) is not allowed: ${inner.name} cannot be inside Nullable`,
+        );
+    }
+    return make(name, [inner]);
+}
+
+function readLowCardinality(r: TypeReader, name: string): ChType {
+    const inner = r.wrapped();
+    const base = inner.name === "Nullable" ? (inner.args[0] as ChType) : inner;
+    if (!LOW_CARDINALITY_INNER.has(base.name)) {
+        throw new SqlInputError(
+            `LowCardinality(${inner.text}) is not allowed: ClickHouse accepts LowCardinality only around String, FixedString or UUID (optionally Nullable); use ${inner.text} itself`,
+        );
+    }
+    return make(name, [inner]);
+}
+
+function readMap(r: TypeReader, name: string): ChType {
+    r.expect("(");
+    const k = r.type();
+    r.expect(",");
+    const v = r.type();
+    r.expect(")");
+    const keyBase = k.name === "LowCardinality" ? (k.args[0] as ChType) : k;
+    if (keyBase.name === "Nullable") {
+        throw new SqlInputError(
+            `Map key type ${k.text} is not allowed: a Map key cannot be Nullable; use ${(keyBase.args[0] as ChType).text}`,
+        );
+    }
+    return make(name, [k, v]);
+}
+
+function readFixedString(r: TypeReader, name: string): ChType {
+    r.expect("(");
+    const n = r.int(1, 1 << 20);
+    r.expect(")");
+    return make(name, [n]);
+}
+
+function readDecimal(r: TypeReader, name: string): ChType {
+    r.expect("(");
+    const p = r.int(1, 76);
+    const s = r.accept(",") ? r.int(0, p) : 0;
+    r.expect(")");
+    return make(name, [p, s]);
+}
+
+const DECIMAL_PRECISION: Readonly<Record<string, number>> = {
+    Decimal32: 9,
+    Decimal64: 18,
+    Decimal128: 38,
+    Decimal256: 76,
+};
+
+/** `Decimal32(S)` and its siblings: the engine reports them as `Decimal(P, S)`. */
+function readSizedDecimal(r: TypeReader, name: string): ChType {
+    const max = DECIMAL_PRECISION[name]!;
+    r.expect("(");
+    const s = r.int(0, max);
+    r.expect(")");
+    return { name: "Decimal", args: [max, s], text: `Decimal(${max}, ${s})` };
+}
+
+function readDateTime(r: TypeReader, name: string): ChType {
+    if (r.peek()?.text !== "(") return make(name, []);
+    r.expect("(");
+    const tz = r.str();
+    r.expect(")");
+    return make(name, [tz]);
+}
+
+function readDateTime64(r: TypeReader, name: string): ChType {
+    r.expect("(");
+    const args: Array<string | number> = [r.int(0, 9)];
+    if (r.accept(",")) args.push(r.str());
+    r.expect(")");
+    return make(name, args);
+}
+
+function readTuple(r: TypeReader): ChType {
+    r.expect("(");
+    const names: string[] = [];
+    const items: ChType[] = [];
+    do {
+        if (items.length > 0) r.next();
+        // `name Type` (named element) or `Type`: a name is an identifier followed by another.
+        if (r.peek()?.kind === "ident" && r.peek(1)?.kind === "ident") {
+            names.push(tupleElementName(r.next()!.text, names, r.input));
         }
+        items.push(r.type());
+    } while (r.peek()?.text === ",");
+    r.expect(")");
+    if (names.length > 0 && names.length !== items.length)
+        throw new SqlInputError(
+            `name every element of the Tuple or none in '${r.input}' (ClickHouse refuses a mix)`,
+        );
+    const parts = items.map((t, i) => (names.length > 0 ? `${names[i]} ${t.text}` : t.text));
+    return {
+        name: "Tuple",
+        args: items,
+        text: `Tuple(${parts.join(", ")})`,
+        ...(names.length > 0 ? { elementNames: names } : {}),
     };
-    const parseTuple = (): ChType => {
-        expect("(");
-        const names: string[] = [];
-        const items: ChType[] = [];
-        do {
-            if (items.length > 0) pos++;
-            // `name Type` (named element) or `Type`: a name is an identifier followed by another.
-            if (peek()?.kind === "ident" && peek(1)?.kind === "ident") {
-                const n = tokens[pos++]!.text;
-                if (
-                    !TUPLE_ELEMENT_NAME.test(n) ||
-                    RESERVED_TUPLE_ELEMENT_NAMES.has(n.toLowerCase())
-                )
-                    throw new SqlInputError(
-                        `Tuple element name '${n}' is reserved by ClickHouse in '${input}'; rename the element`,
-                    );
-                if (names.includes(n))
-                    throw new SqlInputError(`duplicate Tuple element name '${n}' in '${input}'`);
-                names.push(n);
-            }
-            items.push(parse());
-        } while (peek()?.text === ",");
-        expect(")");
-        if (names.length > 0 && names.length !== items.length)
-            throw new SqlInputError(
-                `name every element of the Tuple or none in '${input}' (ClickHouse refuses a mix)`,
-            );
-        const parts = items.map((t, i) => (names.length > 0 ? `${names[i]} ${t.text}` : t.text));
-        return {
-            name: "Tuple",
-            args: items,
-            text: `Tuple(${parts.join(", ")})`,
-            ...(names.length > 0 ? { elementNames: names } : {}),
-        };
-    };
-    const parseEnum = (written: "Enum" | "Enum8" | "Enum16"): ChType => {
-        expect("(");
-        if (peek()?.text === ")")
-            throw new SqlInputError(`${written} needs at least one 'label' = value in '${input}'`);
-        const items: Array<{ label: string; value: number }> = [];
-        const explicit: boolean[] = [];
-        do {
-            if (items.length > 0) pos++;
-            const labelToken = tokens[pos++];
-            if (labelToken?.kind !== "string")
-                throw new SqlInputError(`enum labels must be quoted strings in '${input}'`);
-            const label = enumLabel(labelToken.text, input);
-            // ClickHouse numbers an element without a value one above the previous one (from 1).
-            let value = (items[items.length - 1]?.value ?? 0) + 1;
-            if (peek()?.text === "=") {
-                pos++;
-                let sign = 1;
-                if (peek()?.text === "-" || peek()?.text === "+") {
-                    sign = tokens[pos++]!.text === "-" ? -1 : 1;
-                }
-                const n = tokens[pos++];
-                if (n?.kind !== "number" || !/^\d+$/.test(n.text))
-                    throw new SqlInputError(`enum values must be integers in '${input}'`);
-                value = sign * Number(n.text);
-                explicit.push(true);
-            } else explicit.push(false);
-            const sameLabel = items.find((i) => i.label === label);
-            if (sameLabel)
-                throw new SqlInputError(
-                    `duplicate enum label ${quoteEnumLabel(label)} (= ${sameLabel.value} and = ${value}) in '${input}'`,
-                );
-            const sameValue = items.find((i) => i.value === value);
-            if (sameValue)
-                throw new SqlInputError(
-                    `duplicate enum value ${value} (${quoteEnumLabel(sameValue.label)} and ${quoteEnumLabel(label)}) in '${input}'`,
-                );
-            items.push({ label, value });
-        } while (peek()?.text === ",");
-        expect(")");
-        // ClickHouse numbers items without a value from the one before (the first from 1), and
-        // refuses a list whose items after the first mix numbered and unnumbered ones.
-        if (explicit.slice(1).includes(false) && explicit.slice(1).includes(true))
-            throw new SqlInputError(
-                `items after the first must all have a value or all have none in '${input}'; give every item a value`,
-            );
-        const fits8 = items.every((i) => i.value >= -128 && i.value <= 127);
-        const name = written === "Enum" ? (fits8 ? "Enum8" : "Enum16") : written;
-        const [min, max] = ENUM_RANGE[name];
-        const outside = items.find((i) => i.value < min || i.value > max);
-        if (outside)
-            throw new SqlInputError(
-                `enum value ${outside.value} of ${quoteEnumLabel(outside.label)} is outside ${name}'s range ${min}..${max} in '${input}'` +
-                    (name === "Enum8" ? "; use Enum16" : ""),
-            );
-        const rendered = [...items]
-            .sort((a, b) => a.value - b.value)
-            .map((i) => `${quoteEnumLabel(i.label)} = ${i.value}`);
-        return { name, args: rendered, text: `${name}(${rendered.join(", ")})` };
-    };
-    const result = parse();
-    if (pos !== tokens.length)
-        throw new SqlInputError(`unexpected '${tokens[pos]!.text}' after type in '${input}'`);
-    return result;
+}
+
+/** A Tuple element's name, checked against the reserved words and the names before it. */
+function tupleElementName(n: string, before: readonly string[], input: string): string {
+    if (!TUPLE_ELEMENT_NAME.test(n) || RESERVED_TUPLE_ELEMENT_NAMES.has(n.toLowerCase()))
+        throw new SqlInputError(
+            `Tuple element name '${n}' is reserved by ClickHouse in '${input}'; rename the element`,
+        );
+    if (before.includes(n))
+        throw new SqlInputError(`duplicate Tuple element name '${n}' in '${input}'`);
+    return n;
+}
+
+interface EnumItem {
+    readonly label: string;
+    readonly value: number;
+    /** Whether the item was written with `= value`. */
+    readonly explicit: boolean;
+}
+
+function readEnum(r: TypeReader, written: string): ChType {
+    r.expect("(");
+    if (r.peek()?.text === ")")
+        throw new SqlInputError(`${written} needs at least one 'label' = value in '${r.input}'`);
+    const items: EnumItem[] = [];
+    do {
+        if (items.length > 0) r.next();
+        items.push(enumItem(r, items));
+    } while (r.peek()?.text === ",");
+    r.expect(")");
+    // ClickHouse numbers items without a value from the one before (the first from 1), and
+    // refuses a list whose items after the first mix numbered and unnumbered ones.
+    const explicit = items.slice(1).map((i) => i.explicit);
+    if (explicit.includes(false) && explicit.includes(true))
+        throw new SqlInputError(
+            `items after the first must all have a value or all have none in '${r.input}'; give every item a value`,
+        );
+    const fits8 = items.every((i) => i.value >= -128 && i.value <= 127);
+    const name = written === "Enum" ? (fits8 ? "Enum8" : "Enum16") : written;
+    const [min, max] = ENUM_RANGE[name as keyof typeof ENUM_RANGE];
+    const outside = items.find((i) => i.value < min || i.value > max);
+    if (outside)
+        throw new SqlInputError(
+            `enum value ${outside.value} of ${quoteString(outside.label)} is outside ${name}'s range ${min}..${max} in '${r.input}'` +
+                (name === "Enum8" ? "; use Enum16" : ""),
+        );
+    const rendered = [...items]
+        .sort((a, b) => a.value - b.value)
+        .map((i) => `${quoteString(i.label)} = ${i.value}`);
+    return { name, args: rendered, text: `${name}(${rendered.join(", ")})` };
+}
+
+/** One `'label' [= value]` of an Enum, checked against the items before it. */
+function enumItem(r: TypeReader, before: readonly EnumItem[]): EnumItem {
+    const labelToken = r.next();
+    if (labelToken?.kind !== "string")
+        throw new SqlInputError(`enum labels must be quoted strings in '${r.input}'`);
+    const label = enumLabel(labelToken.text, r.input);
+    // ClickHouse numbers an element without a value one above the previous one (from 1).
+    let value = (before[before.length - 1]?.value ?? 0) + 1;
+    const explicit = r.accept("=");
+    if (explicit) {
+        let sign = 1;
+        if (r.peek()?.text === "-" || r.peek()?.text === "+") {
+            sign = r.next()!.text === "-" ? -1 : 1;
+        }
+        const n = r.next();
+        if (n?.kind !== "number" || !/^\d+$/.test(n.text))
+            throw new SqlInputError(`enum values must be integers in '${r.input}'`);
+        value = sign * Number(n.text);
+    }
+    const sameLabel = before.find((i) => i.label === label);
+    if (sameLabel)
+        throw new SqlInputError(
+            `duplicate enum label ${quoteString(label)} (= ${sameLabel.value} and = ${value}) in '${r.input}'`,
+        );
+    const sameValue = before.find((i) => i.value === value);
+    if (sameValue)
+        throw new SqlInputError(
+            `duplicate enum value ${value} (${quoteString(sameValue.label)} and ${quoteString(label)}) in '${r.input}'`,
+        );
+    return { label, value, explicit };
 }
 
 /**
@@ -340,11 +400,6 @@ function enumLabel(token: string, input: string): string {
     if (/[\u0000-\u001f\u007f-\u009f]/.test(out))
         throw new SqlInputError(`enum label ${token} in '${input}' contains a control character`);
     return out;
-}
-
-/** A label as ClickHouse prints it in a type name: single quotes, `\'` and `\\`. */
-function quoteEnumLabel(label: string): string {
-    return "'" + label.replace(/\\/g, "\\\\").replace(/'/g, "\\'") + "'";
 }
 
 function argText(a: ChType | string | number): string {
