@@ -79,6 +79,13 @@ export interface EngineOptions {
     readonly allowMultiStatements: boolean;
 }
 
+/** The server's defaults: 64 MiB insert chunks, 12 requests at once, one statement a request. */
+export const ENGINE_DEFAULTS: EngineOptions = {
+    insertChunkBytes: 64 << 20,
+    maxConcurrent: 12,
+    allowMultiStatements: false,
+};
+
 /** What the server reports about itself in its headers and error texts. */
 export interface EngineFacts {
     readonly version: string;

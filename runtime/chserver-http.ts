@@ -34,7 +34,7 @@ import * as crypto from "node:crypto";
 import * as http from "node:http";
 import type { Readable } from "node:stream";
 import * as zlib from "node:zlib";
-import type { ChdbEngine, EngineFacts, Outcome } from "./chserver-engine";
+import { ChdbEngine, ENGINE_DEFAULTS, EngineFacts, Outcome } from "./chserver-engine";
 import { ChError, httpStatusOf, notImplemented, toChError } from "./chserver-errors";
 import { insertDataFormat, redact } from "./chserver-sql";
 
@@ -500,4 +500,49 @@ export async function listen(
         });
     });
     return { server, port: (server.address() as { port: number }).port };
+}
+
+/** A front end served in this process (tests, the benchmark). */
+export interface ServedEngine {
+    /** `http://127.0.0.1:<port>` */
+    readonly url: string;
+    readonly port: number;
+    readonly server: http.Server;
+    close(): Promise<void>;
+}
+
+/**
+ * The HTTP interface, with the server's defaults, over the chdb data path that a `Session` of
+ * this process keeps open, on a free loopback port. `onRequest` sees every request before it is
+ * handled (to record or count what went over the wire).
+ */
+export async function serveEngine(
+    dataPath: string,
+    user: { readonly username: string; readonly password: string },
+    onRequest?: (req: http.IncomingMessage) => void,
+): Promise<ServedEngine> {
+    const engine = new ChdbEngine(dataPath, ENGINE_DEFAULTS);
+    const log = (msg: string) => process.stderr.write(`[chserver-http] ${msg}\n`);
+    const front = createHandler(engine, await engine.facts(), { ...user, debug: false, log });
+    const { server, port } = await listen(
+        {
+            ...front,
+            handle: (req, res) => {
+                onRequest?.(req);
+                return front.handle(req, res);
+            },
+        },
+        0,
+        log,
+    );
+    return {
+        url: `http://127.0.0.1:${port}`,
+        port,
+        server,
+        close: () =>
+            new Promise<void>((resolve) => {
+                server.closeAllConnections();
+                server.close(() => resolve());
+            }),
+    };
 }

@@ -20,7 +20,7 @@ import * as fs from "node:fs";
 import type * as http from "node:http";
 import * as path from "node:path";
 import { parseArgs as parseCommandLine } from "node:util";
-import { ChdbEngine } from "./chserver-engine";
+import { ChdbEngine, ENGINE_DEFAULTS } from "./chserver-engine";
 import { createHandler, Front, listen } from "./chserver-http";
 
 interface Options {
@@ -82,8 +82,8 @@ function parseArgs(argv: string[]): Options {
         port: num("port", 0),
         username: values.user ?? "default",
         password: password === undefined || password === "" ? undefined : password,
-        insertChunkBytes: num("insert-chunk-bytes", 64 << 20),
-        maxConcurrent: Math.max(1, num("max-concurrent", 12)),
+        insertChunkBytes: num("insert-chunk-bytes", ENGINE_DEFAULTS.insertChunkBytes),
+        maxConcurrent: Math.max(1, num("max-concurrent", ENGINE_DEFAULTS.maxConcurrent)),
         parentStdin: values["parent-stdin"] ?? false,
         logFile: values["log-file"],
         allowMultiStatements: values["allow-multi-statements"] ?? false,

@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { openClient, shutdownEmbedded } from "../../components/ingestion/connection";
+import { serveEngine } from "../../runtime/chserver-http";
 
 export interface EmbeddedClickHouse {
     readonly client: ClickHouseClient;
@@ -70,108 +71,33 @@ export interface HttpFront {
     close(): Promise<void>;
 }
 
-/** URL parameters of the ClickHouse HTTP interface that are not settings. */
-const HTTP_CONTROL_PARAMS = new Set([
-    "query",
-    "query_id",
-    "database",
-    "session_id",
-    "session_timeout",
-    "session_check",
-    "default_format",
-    "user",
-    "password",
-    "role",
-]);
-
 /**
- * The ClickHouse HTTP interface in front of an embedded engine, on a loopback port, with basic or
- * X-ClickHouse-User/Key authentication: enough of the protocol for `@clickhouse/client` (POSTed
- * query, `param_*` query parameters, settings as URL parameters, errors as `Code: N. ...`).
- * It lets tests exercise the real HTTP transport and its credentials end to end.
+ * The ClickHouse HTTP interface of the local runtime (runtime/chserver-http.ts) in front of this
+ * process's embedded engine, on a loopback port, accepting one user: it lets tests exercise the
+ * real HTTP transport and its credentials end to end, and records every request.
  */
 export async function serveHttp(
-    client: ClickHouseClient,
+    ch: EmbeddedClickHouse,
     credentials: { username: string; password: string },
 ): Promise<HttpFront> {
-    const http = await import("node:http");
     const requests: Array<{
         url: string;
         headers: Record<string, string | string[] | undefined>;
         body: string;
     }> = [];
-    const server = http.createServer((req, res) => {
+    const served = await serveEngine(ch.path, credentials, (req) => {
         const chunks: Buffer[] = [];
-        req.on("data", (c: Buffer) => chunks.push(c));
-        req.on("end", () => {
-            const body = Buffer.concat(chunks).toString("utf8");
-            requests.push({ url: req.url ?? "", headers: req.headers, body });
-            const url = new URL(req.url ?? "/", "http://localhost");
-            if (url.pathname === "/ping") {
-                res.end("Ok.\n");
-                return;
-            }
-            let user = req.headers["x-clickhouse-user"] as string | undefined;
-            let key = req.headers["x-clickhouse-key"] as string | undefined;
-            const auth = req.headers["authorization"];
-            if (auth?.startsWith("Basic ")) {
-                const decoded = Buffer.from(auth.slice(6), "base64").toString("utf8");
-                user = decoded.slice(0, decoded.indexOf(":"));
-                key = decoded.slice(decoded.indexOf(":") + 1);
-            }
-            if (user !== credentials.username || key !== credentials.password) {
-                res.writeHead(401, { "X-ClickHouse-Exception-Code": "516" });
-                res.end(
-                    `Code: 516. DB::Exception: ${user ?? "default"}: Authentication failed: password is incorrect, or there is no user with such name. (AUTHENTICATION_FAILED)\n`,
-                );
-                return;
-            }
-            const params: Record<string, string> = {};
-            const settings: Record<string, string> = {};
-            for (const [k, v] of url.searchParams) {
-                if (k.startsWith("param_")) params[k.slice(6)] = v;
-                else if (!HTTP_CONTROL_PARAMS.has(k)) settings[k] = v;
-            }
-            const sql = url.searchParams.has("query")
-                ? `${url.searchParams.get("query")}\n${body}`
-                : body;
-            // HTTP sends parameters in their text form; `SET param_x` takes exactly that form
-            // (chdb's own binder would quote it a second time).
-            const literal = (v: string) => `'${v.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
-            const query = [
-                ...Object.entries(params).map(([k, v]) => `SET param_${k} = ${literal(v)}`),
-                sql,
-            ].join(";\n");
-            client
-                .exec({ query, clickhouse_settings: settings })
-                .then(async (r) => {
-                    const out: Buffer[] = [];
-                    for await (const c of r.stream) out.push(Buffer.from(c as Buffer));
-                    res.writeHead(200, {
-                        "X-ClickHouse-Query-Id": r.query_id,
-                        "X-ClickHouse-Summary": "{}",
-                        "Content-Type": "text/plain; charset=UTF-8",
-                    });
-                    res.end(Buffer.concat(out));
-                })
-                .catch((e: { code?: string; type?: string; message?: string }) => {
-                    res.writeHead(500, { "X-ClickHouse-Exception-Code": String(e.code ?? 1002) });
-                    res.end(
-                        `Code: ${e.code ?? 1002}. DB::Exception: ${e.message}. (${e.type ?? "UNKNOWN_EXCEPTION"})\n`,
-                    );
-                });
+        requests.push({
+            url: req.url ?? "",
+            headers: req.headers,
+            get body() {
+                return Buffer.concat(chunks).toString("utf8");
+            },
         });
+        // Paused first, so listening does not start the flow: the front end reads the body at its
+        // own pace and every chunk it reads is seen here too.
+        req.pause();
+        req.on("data", (c: Buffer) => chunks.push(c));
     });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-    const port = (server.address() as { port: number }).port;
-    return {
-        url: `http://127.0.0.1:${port}`,
-        port,
-        requests,
-        close: () =>
-            new Promise<void>((resolve) => {
-                server.closeAllConnections();
-                server.close(() => resolve());
-            }),
-    };
+    return { url: served.url, port: served.port, requests, close: () => served.close() };
 }

@@ -38,7 +38,7 @@ let front: HttpFront;
 
 before(async () => {
     ch = await openEmbedded();
-    front = await serveHttp(ch.client, { username: USER, password: PASSWORD });
+    front = await serveHttp(ch, { username: USER, password: PASSWORD });
     await provider.configure({
         config: new Config({ [`${PROJECT}:clickhousePassword`]: PASSWORD }, PROJECT),
     } as pulumi.dynamic.ConfigureRequest);

@@ -48,7 +48,7 @@ const orders = (): StreamSpec =>
 
 before(async () => {
     ch = await openEmbedded();
-    front = await serveHttp(ch.client, { username: USER, password: PASSWORD });
+    front = await serveHttp(ch, { username: USER, password: PASSWORD });
     await provider.configure({
         config: new Config({ [`${PROJECT}:clickhousePassword`]: PASSWORD }, PROJECT),
     });

@@ -66,7 +66,7 @@ before(async () => {
     ch = await openEmbedded();
     client = ch.client;
     process.env["KCS_SAFETY_PASSWORD"] = "safety-pw";
-    front = await serveHttp(client, { username: "ingest", password: "safety-pw" });
+    front = await serveHttp(ch, { username: "ingest", password: "safety-pw" });
 });
 after(async () => {
     await front?.close();
