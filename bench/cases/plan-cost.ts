@@ -264,7 +264,7 @@ export async function runPlanCost(ctx: BenchContext): Promise<CaseResult> {
                         .map(([k, v]) => `${round(v / (rows.at(-1)?.streams ?? 1), 2)} x ${k}`)
                         .join(", ")}; diff issues none`,
                     "the total is (queries per stream) x streams: Pulumi checks each resource on its own " +
-                        "(components/ingestion/provider.ts check -> apply.ts planFromServer -> " +
+                        "(components/ingestion/provider-impl.ts check -> apply.ts planFromServer -> " +
                         "introspect.ts readStreamState (3 queries) + canonicalize (1))",
                 ],
             };
