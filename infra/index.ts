@@ -17,3 +17,4 @@ export const clickhouseEndpoint = outputs.clickhouseEndpoint;
 export const clickhouseCredentialsSecret = outputs.clickhouseCredentialsSecret;
 export const streamNames = outputs.streams;
 export const onDestroy = outputs.onDestroy;
+export const ingestionPlans = outputs.ingestionPlans;

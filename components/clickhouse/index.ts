@@ -1,2 +1,3 @@
-export { ClickHouse, ClickHouseArgs } from "./clickhouse";
+export { ClickHouse, ClickHouseArgs, clickhouseSpec } from "./clickhouse";
+export * from "./manifests";
 export * from "./render";

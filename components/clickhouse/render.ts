@@ -3,6 +3,7 @@
  * rendered: the files name environment variables (`from_env`) that the StatefulSet fills from a
  * Secret, so the ConfigMaps hold nothing secret.
  */
+import type { KafkaClientSettings } from "../kafka/endpoint";
 
 /** Environment variables the pod receives from Secrets; the rendered XML refers to them by name. */
 export const ENV = {
@@ -18,11 +19,8 @@ export const KAFKA_CA_DIR = "/etc/clickhouse-server/kafka-ca";
 
 export type LogLevel = "trace" | "debug" | "information" | "warning" | "error";
 
-export interface KafkaClientSettings {
-    /** librdkafka security.protocol. */
-    readonly securityProtocol: "PLAINTEXT" | "SSL" | "SASL_PLAINTEXT" | "SASL_SSL";
-    readonly saslMechanism?: "SCRAM-SHA-512" | "SCRAM-SHA-256" | "PLAIN";
-    readonly saslUsername?: string;
+/** What config.d/kafka.xml holds: how the Kafka engine connects. */
+export interface KafkaConfigSettings extends KafkaClientSettings {
     /** File name of the CA certificate inside KAFKA_CA_DIR, when TLS is on. */
     readonly caFile?: string;
 }
@@ -113,7 +111,7 @@ export function renderLoggingConfig(level: LogLevel): string {
  * config.d/kafka.xml: librdkafka settings for every Kafka engine table. The SASL password comes
  * from the environment (filled from a Secret), so neither this file nor any DDL holds it.
  */
-export function renderKafkaConfig(settings: KafkaClientSettings): string {
+export function renderKafkaConfig(settings: KafkaConfigSettings): string {
     const children: Node[] = [
         el("security_protocol", [settings.securityProtocol.toLowerCase()]),
         // A Kafka table the DDL provider recreates leaves its old consumer in the group until the

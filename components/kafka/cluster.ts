@@ -3,8 +3,10 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { StreamSpec } from "../../schemas/model";
 import { SECRET_KEYS, VERSION_DEFAULTS, consumerGroupsToAuthorize } from "../../schemas/naming";
+import { KAFKA_USERNAME_KEY, type KafkaEndpoint } from "./endpoint";
 import {
     JMX_EXPORTER_RULES,
+    type StrimziManifest,
     LISTENERS,
     kafkaCr,
     kafkaTopicCr,
@@ -58,103 +60,148 @@ export interface KafkaClusterArgs {
 export class KafkaCluster extends pulumi.ComponentResource {
     /** TLS listener bootstrap address (host:port) inside the cluster. */
     public readonly bootstrapServers: pulumi.Output<string>;
-    /** Plain listener bootstrap address, when enabled. */
-    public readonly plainBootstrapServers: pulumi.Output<string | undefined>;
     /** Secret with the cluster CA certificate (`ca.crt`), made by Strimzi. */
     public readonly clusterCaSecretName: pulumi.Output<string>;
     /** Secret holding the ClickHouse Kafka user's password (key `password`). */
     public readonly consumerSecretName: pulumi.Output<string>;
-    public readonly consumerUserName: pulumi.Output<string>;
     public readonly topics: Record<string, k8s.apiextensions.CustomResource>;
+    /** The cluster as the consumer user reaches it: the TLS listener, SCRAM-SHA-512. */
+    public readonly endpoint: KafkaEndpoint;
 
     constructor(name: string, args: KafkaClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kafka-clickhouse:kafka:KafkaCluster", name, {}, opts);
-        const parent = { parent: this };
-        const data = { parent: this, protect: args.protectData ?? false };
         const waitForReady = args.waitForReady ?? true;
-        const sizing = { brokers: args.brokers, controllers: args.controllers ?? 0 };
-        const cluster = args.clusterName;
         const userName = args.consumerUser ?? "clickhouse";
-        const ns = pulumi.output(args.namespace);
+        const kafka = this.kafka(name, args, waitForReady);
+        this.topics = this.topicCrs(name, args, kafka, waitForReady);
+        const user = this.consumer(name, args, userName, kafka, waitForReady);
 
+        const cluster = args.clusterName;
+        this.bootstrapServers = pulumi
+            .output(args.namespace)
+            .apply((n) => `${cluster}-kafka-bootstrap.${n}.svc:${LISTENERS.tls.port}`);
+        this.clusterCaSecretName = pulumi.output(`${cluster}-cluster-ca-cert`);
+        // Handed out once the user exists: a consumer started earlier would be refused.
+        this.consumerSecretName = pulumi
+            .all([user.secret.metadata.name, user.user.id])
+            .apply(([n]) => n);
+        this.endpoint = {
+            bootstrapServers: this.bootstrapServers,
+            topics: this.topics,
+            client: {
+                securityProtocol: "SASL_SSL",
+                saslMechanism: "SCRAM-SHA-512",
+                saslUsername: userName,
+            },
+            passwordSecret: { name: this.consumerSecretName, key: SECRET_KEYS.kafkaPassword },
+            caSecret: { name: this.clusterCaSecretName, key: SECRET_KEYS.caCertificate },
+        };
+        this.registerOutputs({
+            bootstrapServers: this.bootstrapServers,
+            clusterCaSecretName: this.clusterCaSecretName,
+            consumerSecretName: this.consumerSecretName,
+        });
+    }
+
+    /** The Kafka CR, after its node pools (and the metrics ConfigMap) so the operator finds them. */
+    private kafka(
+        name: string,
+        args: KafkaClusterArgs,
+        waitForReady: boolean,
+    ): k8s.apiextensions.CustomResource {
+        const data = { parent: this, protect: args.protectData ?? false };
+        const cluster = args.clusterName;
         let metricsConfigMap: { name: string; key: string } | undefined;
         const dependsOn: pulumi.Resource[] = [];
         if (args.metrics) {
             metricsConfigMap = { name: `${cluster}-kafka-metrics`, key: "metrics-config.yml" };
+            const metadata = { name: metricsConfigMap.name, namespace: args.namespace };
+            const rules = { [metricsConfigMap.key]: JMX_EXPORTER_RULES };
             dependsOn.push(
                 new k8s.core.v1.ConfigMap(
                     `${name}-metrics`,
-                    {
-                        metadata: { name: metricsConfigMap.name, namespace: args.namespace },
-                        data: { [metricsConfigMap.key]: JMX_EXPORTER_RULES },
-                    },
-                    parent,
+                    { metadata, data: rules },
+                    { parent: this },
                 ),
             );
         }
-
-        const pools = nodePools(
-            {
-                namespace: "",
-                cluster,
-                storage: args.storage,
-                cpu: args.brokerCpu,
-                memory: args.brokerMemory,
-            },
-            sizing,
-        ).map((manifest) => {
-            const meta = manifest.metadata as { name: string };
-            return new k8s.apiextensions.CustomResource(
-                `${name}-pool-${meta.name}`,
-                withNamespace(manifest, args.namespace) as k8s.apiextensions.CustomResourceArgs,
-                data,
-            );
-        });
-
-        // The pools are created first so the operator finds them; they carry no readiness gate,
-        // so the Kafka CR is never held back by them.
-        const kafka = new k8s.apiextensions.CustomResource(
-            `${name}-kafka`,
-            withNamespace(
-                kafkaCr({
-                    name: cluster,
-                    namespace: "",
-                    version: args.version ?? VERSION_DEFAULTS.kafka,
-                    brokers: args.brokers,
-                    plainListener: args.plainListener ?? false,
-                    metricsConfigMap,
-                    waitForReady,
-                }),
-                args.namespace,
-            ) as k8s.apiextensions.CustomResourceArgs,
-            { ...data, dependsOn: [...dependsOn, ...pools] },
-        );
-
-        const { replicationFactor } = replicationFor(args.brokers);
-        this.topics = {};
-        for (const stream of args.streams) {
-            this.topics[stream.name] = new k8s.apiextensions.CustomResource(
-                `${name}-topic-${stream.name}`,
-                withNamespace(
-                    kafkaTopicCr({
-                        namespace: "",
-                        cluster,
-                        topic: stream.topic,
-                        defaultReplicas: replicationFactor,
-                        waitForReady,
-                    }),
-                    args.namespace,
-                ) as k8s.apiextensions.CustomResourceArgs,
-                { ...data, dependsOn: [kafka] },
+        const sizing = { brokers: args.brokers, controllers: args.controllers ?? 0 };
+        const poolBase = {
+            namespace: "",
+            cluster,
+            storage: args.storage,
+            cpu: args.brokerCpu,
+            memory: args.brokerMemory,
+        };
+        for (const manifest of nodePools(poolBase, sizing)) {
+            const pool = `${name}-pool-${manifest.metadata.name}`;
+            dependsOn.push(
+                new k8s.apiextensions.CustomResource(
+                    pool,
+                    withNamespace(manifest, args.namespace),
+                    data,
+                ),
             );
         }
+        // The pools carry no readiness gate, so the Kafka CR is never held back by them.
+        const manifest = kafkaCr({
+            name: cluster,
+            namespace: "",
+            version: args.version ?? VERSION_DEFAULTS.kafka,
+            brokers: args.brokers,
+            plainListener: args.plainListener ?? false,
+            metricsConfigMap,
+            waitForReady,
+        });
+        return new k8s.apiextensions.CustomResource(
+            `${name}-kafka`,
+            withNamespace(manifest, args.namespace),
+            { ...data, dependsOn },
+        );
+    }
 
+    /** One KafkaTopic per stream, by stream name. */
+    private topicCrs(
+        name: string,
+        args: KafkaClusterArgs,
+        kafka: pulumi.Resource,
+        waitForReady: boolean,
+    ): Record<string, k8s.apiextensions.CustomResource> {
+        const { replicationFactor } = replicationFor(args.brokers);
+        const opts = { parent: this, protect: args.protectData ?? false, dependsOn: [kafka] };
+        const topics: Record<string, k8s.apiextensions.CustomResource> = {};
+        for (const stream of args.streams) {
+            const manifest = kafkaTopicCr({
+                namespace: "",
+                cluster: args.clusterName,
+                topic: stream.topic,
+                defaultReplicas: replicationFactor,
+                waitForReady,
+            });
+            topics[stream.name] = new k8s.apiextensions.CustomResource(
+                `${name}-topic-${stream.name}`,
+                withNamespace(manifest, args.namespace),
+                opts,
+            );
+        }
+        return topics;
+    }
+
+    /** The consumer's KafkaUser, with its generated password in a Secret Strimzi reads. */
+    private consumer(
+        name: string,
+        args: KafkaClusterArgs,
+        userName: string,
+        kafka: pulumi.Resource,
+        waitForReady: boolean,
+    ): { secret: k8s.core.v1.Secret; user: k8s.apiextensions.CustomResource } {
+        const parent = { parent: this };
         const password = new random.RandomPassword(
             `${name}-${userName}-password`,
             { length: 32, special: false },
             parent,
         );
-        const secretName = `${cluster}-${userName}-scram`;
+        const secretName = `${args.clusterName}-${userName}-scram`;
         const secret = new k8s.core.v1.Secret(
             `${name}-${userName}-secret`,
             {
@@ -164,54 +211,39 @@ export class KafkaCluster extends pulumi.ComponentResource {
                     labels: { "app.kubernetes.io/managed-by": "pulumi" },
                 },
                 type: "Opaque",
-                stringData: { username: userName, password: password.result },
+                stringData: {
+                    [KAFKA_USERNAME_KEY]: userName,
+                    [SECRET_KEYS.kafkaPassword]: password.result,
+                },
             },
             parent,
         );
+        const manifest = kafkaUserCr({
+            name: userName,
+            namespace: "",
+            cluster: args.clusterName,
+            passwordSecret: { name: secretName, key: SECRET_KEYS.kafkaPassword },
+            readTopics: args.streams.map((s) => s.topic.name),
+            readGroups: args.streams.flatMap((s) =>
+                consumerGroupsToAuthorize(s, args.clickhouseDatabase),
+            ),
+            waitForReady,
+        });
         const user = new k8s.apiextensions.CustomResource(
             `${name}-user-${userName}`,
-            withNamespace(
-                kafkaUserCr({
-                    name: userName,
-                    namespace: "",
-                    cluster,
-                    passwordSecret: { name: secretName, key: SECRET_KEYS.kafkaPassword },
-                    readTopics: args.streams.map((s) => s.topic.name),
-                    readGroups: args.streams.flatMap((s) =>
-                        consumerGroupsToAuthorize(s, args.clickhouseDatabase),
-                    ),
-                    waitForReady,
-                }),
-                args.namespace,
-            ) as k8s.apiextensions.CustomResourceArgs,
+            withNamespace(manifest, args.namespace),
             { parent: this, dependsOn: [kafka, secret] },
         );
-
-        this.bootstrapServers = ns.apply(
-            (n) => `${cluster}-kafka-bootstrap.${n}.svc:${LISTENERS.tls.port}`,
-        );
-        this.plainBootstrapServers = ns.apply((n) =>
-            args.plainListener
-                ? `${cluster}-kafka-bootstrap.${n}.svc:${LISTENERS.plain.port}`
-                : undefined,
-        );
-        this.clusterCaSecretName = pulumi.output(`${cluster}-cluster-ca-cert`);
-        this.consumerSecretName = pulumi.all([secret.metadata.name, user.id]).apply(([n]) => n);
-        this.consumerUserName = pulumi.output(userName);
-        this.registerOutputs({
-            bootstrapServers: this.bootstrapServers,
-            clusterCaSecretName: this.clusterCaSecretName,
-            consumerSecretName: this.consumerSecretName,
-        });
+        return { secret, user };
     }
 }
 
 /** The pure builders leave the namespace blank; the component fills in the (possibly Output) value. */
 function withNamespace(
-    manifest: Record<string, unknown>,
+    manifest: StrimziManifest,
     namespace: pulumi.Input<string>,
-): Record<string, unknown> {
-    return { ...manifest, metadata: { ...(manifest.metadata as object), namespace } };
+): k8s.apiextensions.CustomResourceArgs {
+    return { ...manifest, metadata: { ...manifest.metadata, namespace } };
 }
 
 export { topicResourceName };

@@ -1,12 +1,23 @@
+import * as k8s from "@pulumi/kubernetes";
 import * as kafka from "@pulumi/kafka";
 import * as pulumi from "@pulumi/pulumi";
 import type { StreamSpec } from "../../schemas/model";
+import { SECRET_KEYS } from "../../schemas/naming";
+import {
+    KAFKA_USERNAME_KEY,
+    securityProtocol,
+    type KafkaEndpoint,
+    type SaslMechanism,
+    type SecretKeyRef,
+} from "./endpoint";
 import { topicConfig } from "./manifests";
 
 export interface ExternalKafkaArgs {
+    /** Namespace of the Secret that hands the SASL credentials to consumers. */
+    readonly namespace: pulumi.Input<string>;
     /** host:port[,host:port] */
     readonly bootstrapServers: string;
-    readonly saslMechanism: "SCRAM-SHA-512" | "SCRAM-SHA-256" | "PLAIN" | "none";
+    readonly saslMechanism: SaslMechanism | "none";
     readonly username?: string;
     readonly password?: pulumi.Input<string>;
     /** @default true */
@@ -24,19 +35,24 @@ const PROVIDER_SASL = {
     none: undefined,
 } as const;
 
-/** Topics on an existing Kafka cluster (no Strimzi), managed with the Kafka provider. */
+/**
+ * Topics on an existing Kafka cluster (no Strimzi), managed with the Kafka provider, and the SASL
+ * credentials in a Secret (`<name>-external-credentials`) for consumers in the cluster.
+ */
 export class ExternalKafkaTopics extends pulumi.ComponentResource {
     public readonly bootstrapServers: pulumi.Output<string>;
     public readonly topics: Record<string, kafka.Topic>;
+    public readonly endpoint: KafkaEndpoint;
 
     constructor(name: string, args: ExternalKafkaArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kafka-clickhouse:kafka:ExternalKafkaTopics", name, {}, opts);
         const sasl = args.saslMechanism !== "none";
+        const tls = args.tls ?? true;
         const provider = new kafka.Provider(
             `${name}-provider`,
             {
                 bootstrapServers: args.bootstrapServers.split(",").map((s) => s.trim()),
-                tlsEnabled: args.tls ?? true,
+                tlsEnabled: tls,
                 ...(sasl
                     ? {
                           saslMechanism: PROVIDER_SASL[args.saslMechanism],
@@ -65,6 +81,39 @@ export class ExternalKafkaTopics extends pulumi.ComponentResource {
             );
         }
         this.bootstrapServers = pulumi.output(args.bootstrapServers);
+        const passwordSecret = this.credentials(name, args);
+        this.endpoint = {
+            bootstrapServers: this.bootstrapServers,
+            topics: this.topics,
+            client: {
+                securityProtocol: securityProtocol(sasl, tls),
+                ...(args.saslMechanism !== "none"
+                    ? { saslMechanism: args.saslMechanism, saslUsername: args.username }
+                    : {}),
+            },
+            ...(passwordSecret ? { passwordSecret } : {}),
+        };
         this.registerOutputs({ bootstrapServers: this.bootstrapServers });
+    }
+
+    /** The SASL user and password in a Secret, for consumers in the cluster; none without SASL. */
+    private credentials(name: string, args: ExternalKafkaArgs): SecretKeyRef | undefined {
+        if (args.saslMechanism === "none" || args.password === undefined) return undefined;
+        const secretName = `${name}-external-credentials`;
+        const secret = new k8s.core.v1.Secret(
+            secretName,
+            {
+                metadata: { name: secretName, namespace: args.namespace },
+                type: "Opaque",
+                stringData: {
+                    [KAFKA_USERNAME_KEY]: args.username ?? "",
+                    [SECRET_KEYS.kafkaPassword]: args.password,
+                },
+            },
+            // The stack program made this Secret itself, at its root, before this component
+            // did: the alias keeps it (no delete and create) in stacks deployed then.
+            { parent: this, aliases: [{ parent: pulumi.rootStackResource }] },
+        );
+        return { name: secret.metadata.name, key: SECRET_KEYS.kafkaPassword };
     }
 }

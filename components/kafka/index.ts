@@ -1,5 +1,6 @@
 export { KafkaCluster, KafkaClusterArgs } from "./cluster";
 export { ExternalKafkaTopics, ExternalKafkaArgs } from "./external";
+export * from "./endpoint";
 export {
     StrimziOperator,
     StrimziOperatorArgs,

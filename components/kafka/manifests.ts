@@ -8,6 +8,19 @@ import type { TopicSpec } from "../../schemas/model";
 export const STRIMZI_API = "kafka.strimzi.io/v1";
 export const CLUSTER_LABEL = "strimzi.io/cluster";
 
+/** A Strimzi custom resource as the builders return it. */
+export type StrimziManifest = {
+    apiVersion: string;
+    kind: string;
+    metadata: {
+        name: string;
+        namespace: string;
+        labels?: Record<string, string>;
+        annotations?: Record<string, string>;
+    };
+    spec: Record<string, unknown>;
+};
+
 /** Listener ports Strimzi reserves nothing on; 9092/9093 are the conventional internal ones. */
 export const LISTENERS = {
     plain: { name: "plain", port: 9092 },
@@ -78,7 +91,7 @@ export function readinessAnnotations(
     };
 }
 
-export function kafkaCr(args: KafkaCrArgs): Record<string, unknown> {
+export function kafkaCr(args: KafkaCrArgs): StrimziManifest {
     const { replicationFactor, minInsyncReplicas } = replicationFor(args.brokers);
     const listeners: Array<Record<string, unknown>> = [
         {
@@ -150,7 +163,7 @@ export interface NodePoolArgs {
 }
 
 /** A node pool. No readiness gate: see {@link READINESS_GATES}. */
-export function nodePoolCr(args: NodePoolArgs): Record<string, unknown> {
+export function nodePoolCr(args: NodePoolArgs): StrimziManifest {
     const volume: Record<string, unknown> = args.storage.ephemeral
         ? { id: 0, type: "ephemeral", kraftMetadata: "shared" }
         : {
@@ -185,7 +198,7 @@ export function nodePoolCr(args: NodePoolArgs): Record<string, unknown> {
 export function nodePools(
     base: Omit<NodePoolArgs, "name" | "replicas" | "roles">,
     sizing: ClusterSizing,
-): Array<Record<string, unknown>> {
+): StrimziManifest[] {
     if (sizing.controllers === 0) {
         return [
             nodePoolCr({
@@ -239,7 +252,7 @@ export function kafkaTopicCr(args: {
     topic: TopicSpec;
     defaultReplicas: number;
     waitForReady: boolean;
-}): Record<string, unknown> {
+}): StrimziManifest {
     const replicas = args.topic.replicas ?? args.defaultReplicas;
     return {
         apiVersion: STRIMZI_API,
@@ -272,7 +285,7 @@ export interface KafkaUserArgs {
 }
 
 /** A SCRAM user allowed only to read the given topics and join the given consumer groups. */
-export function kafkaUserCr(args: KafkaUserArgs): Record<string, unknown> {
+export function kafkaUserCr(args: KafkaUserArgs): StrimziManifest {
     const acls = [
         ...args.readTopics.map((t) => ({
             type: "allow",

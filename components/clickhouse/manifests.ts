@@ -1,0 +1,291 @@
+/**
+ * Pure builders for the Kubernetes objects of one ClickHouse instance. They return resource args
+ * (values passed through may be Outputs), so tests call them without Pulumi; the `ClickHouse`
+ * component only registers what they return.
+ */
+import { createHash } from "node:crypto";
+import type * as k8s from "@pulumi/kubernetes";
+import type * as pulumi from "@pulumi/pulumi";
+import type { KafkaEndpoint } from "../kafka/endpoint";
+import { SECRET_KEYS } from "../../schemas/naming";
+import {
+    ENV,
+    KAFKA_CA_DIR,
+    LogLevel,
+    PORTS,
+    renderKafkaConfig,
+    renderLoggingConfig,
+    renderNetworkConfig,
+    renderUsersConfig,
+} from "./render";
+
+/** How the Kafka engine reaches the brokers: the client part of a Kafka endpoint. */
+export type KafkaAccess = Pick<KafkaEndpoint, "client" | "passwordSecret" | "caSecret">;
+
+export type ClickHouseStorage =
+    | { readonly ephemeral: true }
+    | {
+          readonly ephemeral: false;
+          readonly size: pulumi.Input<string>;
+          /** Empty: the cluster's default storage class. */
+          readonly storageClass: string;
+      };
+
+/** One ClickHouse instance, with every default applied (see ClickHouseArgs for them). */
+export interface ClickHouseSpec {
+    /** Name of the StatefulSet and the client Service; prefixes the other objects. */
+    readonly name: string;
+    readonly namespace: pulumi.Input<string>;
+    readonly image: pulumi.Input<string>;
+    readonly replicas: pulumi.Input<number>;
+    readonly storage: ClickHouseStorage;
+    readonly volumeRetention: pulumi.Input<"Retain" | "Delete">;
+    readonly cpu: pulumi.Input<string>;
+    readonly memory: pulumi.Input<string>;
+    readonly logLevel: LogLevel;
+    readonly adminUser: string;
+    readonly readonlyUser: string;
+    readonly kafka?: KafkaAccess;
+}
+
+/** Names of the objects the StatefulSet refers to (Outputs once registered). */
+export interface ClickHouseRefs {
+    readonly credentialsSecret: pulumi.Input<string>;
+    readonly configMap: pulumi.Input<string>;
+    readonly usersConfigMap: pulumi.Input<string>;
+    readonly headlessService: pulumi.Input<string>;
+}
+
+export function clickhouseLabels(name: string): Record<string, string> {
+    return { "app.kubernetes.io/name": "clickhouse", "app.kubernetes.io/instance": name };
+}
+
+function metadata(spec: ClickHouseSpec, name: string) {
+    return { name, namespace: spec.namespace, labels: clickhouseLabels(spec.name) };
+}
+
+/** The users and their passwords; the pods read the passwords from here (`from_env`). */
+export function credentialsSecret(
+    spec: ClickHouseSpec,
+    passwords: { readonly admin: pulumi.Input<string>; readonly readonly: pulumi.Input<string> },
+): k8s.core.v1.SecretArgs {
+    return {
+        metadata: metadata(spec, `${spec.name}-credentials`),
+        type: "Opaque",
+        stringData: {
+            [SECRET_KEYS.adminUser]: spec.adminUser,
+            [SECRET_KEYS.adminPassword]: passwords.admin,
+            [SECRET_KEYS.readonlyUser]: spec.readonlyUser,
+            [SECRET_KEYS.readonlyPassword]: passwords.readonly,
+        },
+    };
+}
+
+/** The files of config.d/: listeners, logging, and the Kafka client settings when given. */
+export function configFiles(spec: ClickHouseSpec): Record<string, string> {
+    const files: Record<string, string> = {
+        "network.xml": renderNetworkConfig(),
+        "logging.xml": renderLoggingConfig(spec.logLevel),
+    };
+    const kafka = spec.kafka;
+    if (kafka) {
+        // The CA Secret is mounted whole at KAFKA_CA_DIR: its key is the file name.
+        const ca = kafka.caSecret ? { caFile: kafka.caSecret.key } : {};
+        files["kafka.xml"] = renderKafkaConfig({ ...kafka.client, ...ca });
+    }
+    return files;
+}
+
+/** config.d/ and users.d/ as ConfigMaps. */
+export function configMaps(spec: ClickHouseSpec): {
+    config: k8s.core.v1.ConfigMapArgs;
+    users: k8s.core.v1.ConfigMapArgs;
+} {
+    const users = { adminUser: spec.adminUser, readonlyUser: spec.readonlyUser };
+    return {
+        config: { metadata: metadata(spec, `${spec.name}-config`), data: configFiles(spec) },
+        users: {
+            metadata: metadata(spec, `${spec.name}-users`),
+            data: { "users.xml": renderUsersConfig(users) },
+        },
+    };
+}
+
+/** The headless Service (stable pod names) and the client Service. */
+export function services(spec: ClickHouseSpec): {
+    headless: k8s.core.v1.ServiceArgs;
+    client: k8s.core.v1.ServiceArgs;
+} {
+    const selector = clickhouseLabels(spec.name);
+    const http = { name: "http", port: PORTS.http, targetPort: "http" };
+    const native = { name: "native", port: PORTS.native, targetPort: "native" };
+    const interserver = { name: "interserver", port: PORTS.interserver, targetPort: "interserver" };
+    return {
+        headless: {
+            metadata: metadata(spec, `${spec.name}-headless`),
+            spec: {
+                clusterIP: "None",
+                publishNotReadyAddresses: true,
+                selector,
+                ports: [http, native, interserver],
+            },
+        },
+        client: {
+            metadata: metadata(spec, spec.name),
+            spec: { type: "ClusterIP", selector, ports: [http, native] },
+        },
+    };
+}
+
+/** One pod at a time: with a single replica a drain may still proceed. */
+export function podDisruptionBudget(spec: ClickHouseSpec): k8s.policy.v1.PodDisruptionBudgetArgs {
+    return {
+        metadata: metadata(spec, spec.name),
+        spec: { maxUnavailable: 1, selector: { matchLabels: clickhouseLabels(spec.name) } },
+    };
+}
+
+/** The StatefulSet: pods rolled when the rendered config changes, data on PVCs or emptyDir. */
+export function statefulSet(
+    spec: ClickHouseSpec,
+    refs: ClickHouseRefs,
+): k8s.apps.v1.StatefulSetArgs {
+    const labels = clickhouseLabels(spec.name);
+    const configHash = hash(JSON.stringify(configFiles(spec)));
+    return {
+        metadata: metadata(spec, spec.name),
+        spec: {
+            serviceName: refs.headlessService,
+            replicas: spec.replicas,
+            podManagementPolicy: "Parallel",
+            selector: { matchLabels: labels },
+            template: {
+                metadata: {
+                    labels,
+                    annotations: { "kafka-clickhouse/config-hash": configHash },
+                },
+                spec: podSpec(spec, refs),
+            },
+            ...(spec.storage.ephemeral
+                ? {}
+                : {
+                      persistentVolumeClaimRetentionPolicy: {
+                          whenDeleted: spec.volumeRetention,
+                          whenScaled: spec.volumeRetention,
+                      },
+                  }),
+            volumeClaimTemplates: volumeClaimTemplates(spec),
+        },
+    };
+}
+
+function podSpec(spec: ClickHouseSpec, refs: ClickHouseRefs): k8s.types.input.core.v1.PodSpec {
+    const labels = clickhouseLabels(spec.name);
+    return {
+        securityContext: { runAsNonRoot: true, runAsUser: 101, runAsGroup: 101, fsGroup: 101 },
+        terminationGracePeriodSeconds: 60,
+        affinity: {
+            podAntiAffinity: {
+                preferredDuringSchedulingIgnoredDuringExecution: [
+                    {
+                        weight: 100,
+                        podAffinityTerm: {
+                            labelSelector: { matchLabels: labels },
+                            topologyKey: "kubernetes.io/hostname",
+                        },
+                    },
+                ],
+            },
+        },
+        containers: [container(spec, refs)],
+        volumes: volumes(spec, refs),
+    };
+}
+
+function container(spec: ClickHouseSpec, refs: ClickHouseRefs): k8s.types.input.core.v1.Container {
+    const probe = (periodSeconds: number, failureThreshold: number) => ({
+        httpGet: { path: "/ping", port: "http" },
+        periodSeconds,
+        timeoutSeconds: 3,
+        failureThreshold,
+    });
+    return {
+        name: "clickhouse",
+        image: spec.image,
+        ports: [
+            { name: "http", containerPort: PORTS.http },
+            { name: "native", containerPort: PORTS.native },
+            { name: "interserver", containerPort: PORTS.interserver },
+        ],
+        env: env(spec, refs),
+        volumeMounts: volumeMounts(spec),
+        resources: {
+            requests: { cpu: spec.cpu, memory: spec.memory },
+            limits: { memory: spec.memory },
+        },
+        startupProbe: probe(5, 60),
+        readinessProbe: probe(10, 3),
+        livenessProbe: probe(20, 6),
+        securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+    };
+}
+
+/** Passwords from Secrets; the rendered XML names these variables. */
+function env(spec: ClickHouseSpec, refs: ClickHouseRefs): k8s.types.input.core.v1.EnvVar[] {
+    const fromSecret = (name: string, secret: pulumi.Input<string>, key: string) => ({
+        name,
+        valueFrom: { secretKeyRef: { name: secret, key } },
+    });
+    const vars = [
+        fromSecret(ENV.adminPassword, refs.credentialsSecret, SECRET_KEYS.adminPassword),
+        fromSecret(ENV.readonlyPassword, refs.credentialsSecret, SECRET_KEYS.readonlyPassword),
+        // The image would otherwise write its own users.d file for the default user.
+        { name: "CLICKHOUSE_SKIP_USER_SETUP", value: "1" },
+    ];
+    const password = spec.kafka?.passwordSecret;
+    if (password) vars.push(fromSecret(ENV.kafkaSaslPassword, password.name, password.key));
+    return vars;
+}
+
+function volumes(spec: ClickHouseSpec, refs: ClickHouseRefs): k8s.types.input.core.v1.Volume[] {
+    const list: k8s.types.input.core.v1.Volume[] = [
+        { name: "config", configMap: { name: refs.configMap } },
+        { name: "users", configMap: { name: refs.usersConfigMap } },
+    ];
+    const ca = spec.kafka?.caSecret;
+    if (ca) list.push({ name: "kafka-ca", secret: { secretName: ca.name } });
+    if (spec.storage.ephemeral) list.push({ name: "data", emptyDir: {} });
+    return list;
+}
+
+function volumeMounts(spec: ClickHouseSpec): k8s.types.input.core.v1.VolumeMount[] {
+    const mounts: k8s.types.input.core.v1.VolumeMount[] = [
+        { name: "data", mountPath: "/var/lib/clickhouse" },
+        { name: "config", mountPath: "/etc/clickhouse-server/config.d", readOnly: true },
+        { name: "users", mountPath: "/etc/clickhouse-server/users.d", readOnly: true },
+    ];
+    if (spec.kafka?.caSecret)
+        mounts.push({ name: "kafka-ca", mountPath: KAFKA_CA_DIR, readOnly: true });
+    return mounts;
+}
+
+function volumeClaimTemplates(
+    spec: ClickHouseSpec,
+): k8s.types.input.core.v1.PersistentVolumeClaim[] {
+    if (spec.storage.ephemeral) return [];
+    const storageClass = spec.storage.storageClass;
+    return [
+        {
+            metadata: { name: "data", labels: clickhouseLabels(spec.name) },
+            spec: {
+                accessModes: ["ReadWriteOnce"],
+                ...(storageClass ? { storageClassName: storageClass } : {}),
+                resources: { requests: { storage: spec.storage.size } },
+            },
+        },
+    ];
+}
+
+function hash(text: string): string {
+    return createHash("sha256").update(text).digest("hex").slice(0, 16);
+}

@@ -1,0 +1,225 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { ClickHouse, ClickHouseArgs } from "../clickhouse";
+import { StreamIngestion, type DestructiveChange } from "../ingestion";
+import {
+    ExternalKafkaArgs,
+    ExternalKafkaTopics,
+    KafkaCluster,
+    KafkaClusterArgs,
+    KafkaEndpoint,
+    StrimziOperator,
+    StrimziOperatorArgs,
+} from "../kafka";
+import type { LoadedStream } from "../../schemas/model";
+import { ConnectionArgs, ingestionConnection } from "./connection";
+
+/** Kafka run by Strimzi in the pipeline's namespace. */
+export interface StrimziKafka {
+    readonly mode: "strimzi";
+    /** Install the Strimzi operator; omit where one already watches the namespace. */
+    readonly operator?: Omit<StrimziOperatorArgs, "namespace">;
+    readonly cluster: Omit<
+        KafkaClusterArgs,
+        "namespace" | "streams" | "clickhouseDatabase" | "protectData"
+    >;
+}
+
+/** An existing Kafka cluster: the pipeline creates the topics there. */
+export interface ExternalKafka {
+    readonly mode: "external";
+    readonly cluster: Omit<ExternalKafkaArgs, "namespace" | "streams">;
+}
+
+export interface PipelineClickHouse extends Omit<
+    ClickHouseArgs,
+    "namespace" | "kafka" | "protectData"
+> {
+    /** Name of the StatefulSet and its Services; prefixes its other objects. */
+    readonly name: string;
+}
+
+export interface PipelineIngestion extends Omit<ConnectionArgs, "namespace"> {
+    /** The broker list written into the Kafka engine tables. @default the Kafka endpoint's */
+    readonly kafkaBrokers?: pulumi.Input<string>;
+    /** Changes that delete or rewrite rows allowed: all (`true`) or these kinds. @default false */
+    readonly allowDestructiveChanges?: boolean | DestructiveChange[];
+    /** Drop target tables (and their rows) when a stream is removed. @default false */
+    readonly dropTargetOnDelete?: boolean;
+    /** Take over stream objects that carry no ownership marker. @default false */
+    readonly adoptUnmarked?: boolean;
+}
+
+export interface PipelineArgs {
+    /** Namespace of every Kubernetes object. */
+    readonly namespace: string;
+    /** Create the namespace (false when it is managed elsewhere). @default true */
+    readonly createNamespace?: boolean;
+    /** Pulumi `protect` on what holds data (namespace, Kafka CRs, StatefulSet). @default false */
+    readonly protectData?: boolean;
+    /** The streams (`loadStreams()`): one topic and one set of ingestion tables each. */
+    readonly streams: readonly LoadedStream[];
+    /** ClickHouse database of the ingestion tables (also part of the consumer group names). */
+    readonly database: string;
+    readonly kafka: StrimziKafka | ExternalKafka;
+    readonly clickhouse: PipelineClickHouse;
+    /** The streams' ClickHouse DDL; omit to apply none. */
+    readonly ingestion?: PipelineIngestion;
+}
+
+/**
+ * The children were registered at the stack's root before this component existed: the alias
+ * keeps them, and through them their own children, in stacks deployed then (no delete and
+ * create of the Kafka cluster, the StatefulSet or its volumes).
+ */
+const ROOT_ALIAS: pulumi.Alias = { parent: pulumi.rootStackResource };
+
+/**
+ * The whole Kafka -> ClickHouse pipeline: the namespace, Kafka (Strimzi-managed or external) with
+ * a topic per stream, ClickHouse reading from it, and each stream's ingestion DDL. The children
+ * keep the names the stack program gave them (`namespace`, `strimzi`, `kafka`, the ClickHouse
+ * name, `ingestion-<stream>`), so one program holds one pipeline.
+ */
+export class KafkaClickHousePipeline extends pulumi.ComponentResource {
+    public readonly namespace: pulumi.Output<string>;
+    public readonly kafka: KafkaEndpoint;
+    public readonly clickhouse: ClickHouse;
+    /** The ingestion resource of each stream, by stream name. */
+    public readonly ingestion: Readonly<Record<string, StreamIngestion>>;
+    public readonly kafkaBootstrapServers: pulumi.Output<string>;
+    /** Secret with the password ClickHouse reads Kafka with; none without SASL. */
+    public readonly kafkaCredentialsSecret: pulumi.Output<string | undefined>;
+    public readonly clickhouseEndpoint: pulumi.Output<string>;
+    public readonly clickhouseCredentialsSecret: pulumi.Output<string>;
+    public readonly streams: string[];
+    /** Per stream: the SQL the next update runs (what `pulumi preview --diff` shows). */
+    public readonly ingestionPlans: pulumi.Output<Record<string, string[]>>;
+
+    constructor(name: string, args: PipelineArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("kafka-clickhouse:pipeline:Pipeline", name, {}, opts);
+        this.namespace = this.createNamespace(args);
+        this.kafka = this.createKafka(args);
+        this.clickhouse = this.createClickHouse(args);
+        this.ingestion = args.ingestion ? this.createIngestion(args, args.ingestion) : {};
+
+        this.kafkaBootstrapServers = this.kafka.bootstrapServers;
+        this.kafkaCredentialsSecret = pulumi.output(this.kafka.passwordSecret?.name);
+        this.clickhouseEndpoint = this.clickhouse.httpEndpoint;
+        this.clickhouseCredentialsSecret = this.clickhouse.credentialsSecretName;
+        this.streams = args.streams.map((s) => s.spec.name);
+        this.ingestionPlans = pulumi
+            .all(
+                Object.entries(this.ingestion).map(([stream, r]) =>
+                    r.plannedStatements.apply((p) => [stream, p ?? []] as const),
+                ),
+            )
+            .apply((entries) => Object.fromEntries(entries));
+        this.registerOutputs({
+            namespace: this.namespace,
+            kafkaBootstrapServers: this.kafkaBootstrapServers,
+            clickhouseEndpoint: this.clickhouseEndpoint,
+            ingestionPlans: this.ingestionPlans,
+        });
+    }
+
+    /** Options of a direct child: parented here, aliased to where the stack program put it. */
+    private child(
+        extra: pulumi.CustomResourceOptions = {},
+        aliases: pulumi.Alias[] = [],
+    ): pulumi.CustomResourceOptions {
+        return { ...extra, parent: this, aliases: [ROOT_ALIAS, ...aliases] };
+    }
+
+    private createNamespace(args: PipelineArgs): pulumi.Output<string> {
+        if (!(args.createNamespace ?? true)) return pulumi.output(args.namespace);
+        return new k8s.core.v1.Namespace(
+            "namespace",
+            { metadata: { name: args.namespace } },
+            // Deleting the namespace deletes every PVC in it.
+            this.child({ protect: args.protectData ?? false }),
+        ).metadata.name;
+    }
+
+    private createKafka(args: PipelineArgs): KafkaEndpoint {
+        const namespace = this.namespace;
+        const streams = args.streams.map((s) => s.spec);
+        const kafka = args.kafka;
+        if (kafka.mode === "external") {
+            const external = { ...kafka.cluster, namespace, streams };
+            return new ExternalKafkaTopics("kafka", external, this.child()).endpoint;
+        }
+        const operator = kafka.operator
+            ? new StrimziOperator("strimzi", { ...kafka.operator, namespace }, this.child())
+            : undefined;
+        const cluster: KafkaClusterArgs = {
+            ...kafka.cluster,
+            namespace,
+            streams,
+            clickhouseDatabase: args.database,
+            protectData: args.protectData ?? false,
+        };
+        const after = operator ? { dependsOn: operator.ready } : {};
+        return new KafkaCluster("kafka", cluster, this.child(after)).endpoint;
+    }
+
+    private createClickHouse(args: PipelineArgs): ClickHouse {
+        const { name, ...clickhouse } = args.clickhouse;
+        const kafka = {
+            client: this.kafka.client,
+            ...(this.kafka.passwordSecret ? { passwordSecret: this.kafka.passwordSecret } : {}),
+            ...(this.kafka.caSecret ? { caSecret: this.kafka.caSecret } : {}),
+        };
+        return new ClickHouse(
+            name,
+            {
+                ...clickhouse,
+                namespace: this.namespace,
+                protectData: args.protectData ?? false,
+                kafka,
+            },
+            this.child(),
+        );
+    }
+
+    private createIngestion(
+        args: PipelineArgs,
+        ingestion: PipelineIngestion,
+    ): Record<string, StreamIngestion> {
+        const connection = ingestionConnection(
+            { ...ingestion, namespace: args.namespace },
+            this.clickhouse,
+        );
+        const kafkaBrokers = ingestion.kafkaBrokers ?? this.kafka.bootstrapServers;
+        const created: Record<string, StreamIngestion> = {};
+        for (const stream of args.streams) {
+            const name = stream.spec.name;
+            const renamedFrom = stream.spec.renamedFrom;
+            // A declared rename updates the same resource (tables renamed, group kept).
+            const renamed =
+                renamedFrom === undefined
+                    ? []
+                    : [
+                          { name: `ingestion-${renamedFrom}` },
+                          { ...ROOT_ALIAS, name: `ingestion-${renamedFrom}` },
+                      ];
+            created[name] = new StreamIngestion(
+                `ingestion-${name}`,
+                {
+                    stream,
+                    database: args.database,
+                    kafkaBrokers,
+                    connection,
+                    allowDestructiveChanges: ingestion.allowDestructiveChanges ?? false,
+                    dropTargetOnDelete: ingestion.dropTargetOnDelete ?? false,
+                    adoptUnmarked: ingestion.adoptUnmarked ?? false,
+                },
+                // The topic first (the consumer must find it), and ClickHouse up to take the DDL.
+                this.child(
+                    { dependsOn: [this.kafka.topics[name]!, this.clickhouse.statefulSet] },
+                    renamed,
+                ),
+            );
+        }
+        return created;
+    }
+}
