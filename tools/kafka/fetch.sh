@@ -11,13 +11,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 pom="$here/pom.xml"
 log() { echo "[kafka-fetch] $*" >&2; }
 
-version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom" | head -n1)"
-if [[ -z "$version" ]]; then
-    log "no <kafka.version> in $pom"
-    exit 1
-fi
-cache_root="${KCS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kafka-clickhouse-stack}"
-dest="$cache_root/kafka/$version"
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$here/../lib.sh"
+version="$(kcs_pin "$pom" 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' '<kafka.version>')"
+dest="$kcs_cache_root/kafka/$version"
 lib="$dest/lib"
 # The stamp ties the jars to the exact pom: editing the pom (another jar, another binding)
 # refetches even when the Kafka version stays the same.

@@ -9,10 +9,10 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 log() { echo "[actionlint] $*" >&2; }
-version="$(sed -n 's/^ACTIONLINT_VERSION=//p' "$here/versions.env")"
-[[ -n "$version" ]] || { log "no ACTIONLINT_VERSION in $here/versions.env"; exit 1; }
-cache_root="${KCS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kafka-clickhouse-stack}"
-dest="$cache_root/actionlint/$version"
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$here/../lib.sh"
+version="$(kcs_pin "$here/versions.env" 's/^ACTIONLINT_VERSION=//p' ACTIONLINT_VERSION)"
+dest="$kcs_cache_root/actionlint/$version"
 bin="$dest/actionlint"
 
 as_root() {

@@ -7,10 +7,10 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 log() { echo "[zizmor] $*" >&2; }
-version="$(sed -n 's/^ZIZMOR_VERSION=//p' "$here/versions.env")"
-[[ -n "$version" ]] || { log "no ZIZMOR_VERSION in $here/versions.env"; exit 1; }
-cache_root="${KCS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kafka-clickhouse-stack}"
-venv="$cache_root/zizmor/$version"
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$here/../lib.sh"
+version="$(kcs_pin "$here/versions.env" 's/^ZIZMOR_VERSION=//p' ZIZMOR_VERSION)"
+venv="$kcs_cache_root/zizmor/$version"
 bin="$venv/bin/zizmor"
 
 if [[ -x "$bin" ]] && "$bin" --version >/dev/null 2>&1; then

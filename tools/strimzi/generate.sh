@@ -31,12 +31,10 @@ MODELS=(
     rebalance.KafkaRebalance=049-Crd-kafkarebalance.yaml
 )
 
-version="$(sed -n 's:.*<strimzi.version>\(.*\)</strimzi.version>.*:\1:p' "$pom" | head -n1)"
-if [[ -z "$version" ]]; then
-    log "no <strimzi.version> in $pom"
-    exit 1
-fi
-cache_root="${KCS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kafka-clickhouse-stack}"
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$here/../lib.sh"
+version="$(kcs_pin "$pom" 's:.*<strimzi.version>\(.*\)</strimzi.version>.*:\1:p' '<strimzi.version>')"
+cache_root="$kcs_cache_root"
 dest="$cache_root/strimzi/$version"
 crds="$dest/crds"
 # The stamp ties the output to the exact pom, digests and models: editing any regenerates.
