@@ -37,3 +37,4 @@ export {
     stringDeserializers,
     stringSerializers,
 } from "@platformatic/kafka";
+export type { Acl } from "@platformatic/kafka";

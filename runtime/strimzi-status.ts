@@ -3,7 +3,7 @@
  * and the User Operator write into `.status` of Kafka, KafkaNodePool, KafkaTopic and KafkaUser,
  * and nothing they do not. Read from the operator's source (strimzi-kafka-operator 1.2.0:
  * KafkaAssemblyOperator, KafkaReconciler, KafkaPool, BatchingTopicController, KubernetesHandler,
- * KafkaUserOperator, StatusUtils). The stand-in (strimzi.ts) does the work and writes these.
+ * KafkaUserOperator, StatusUtils). The stand-in (strimzi-standin.ts) does the work and writes these.
  *
  * Facts this relies on:
  * - Kafka: `NotReady` (reason `Creating`) before the first reconciliation, then `Ready` True, or
@@ -16,18 +16,16 @@
  * - KafkaUser: `Ready` True, or `NotReady` True on failure; `username`, `secret`,
  *   `observedGeneration`. No finalizer.
  */
+import { VERSION_DEFAULTS } from "../schemas/naming";
 
 export const STRIMZI_GROUP = "kafka.strimzi.io";
 export const STRIMZI_VERSION = "v1";
-/** The operator version a successful reconciliation records. */
-export const OPERATOR_VERSION = "1.2.0";
 /** Strimzi 1.2.0's kafka-versions.yaml: the KRaft metadata version of each Kafka version it runs. */
 export const METADATA_VERSIONS: Readonly<Record<string, string>> = {
     "4.2.0": "4.2-IV1",
     "4.3.0": "4.3-IV0",
     "4.3.1": "4.3-IV0",
 };
-export const DEFAULT_KAFKA_VERSION = "4.3.1";
 export const TOPIC_FINALIZER = "strimzi.io/topic-operator";
 
 export interface Condition {
@@ -50,12 +48,61 @@ export interface Metadata {
     deletionTimestamp?: string;
 }
 
+/** A listener of a Kafka CR, as far as its status reports it. */
+export interface ListenerSpec {
+    name: string;
+    port: number;
+    tls?: boolean;
+}
+
+/** A KafkaUser `simple` authorization rule. */
+export interface AclRuleSpec {
+    resource: { type: string; name?: string; patternType?: string };
+    operations?: string[];
+    operation?: string;
+    host?: string;
+    type?: string;
+}
+
+export interface UserAuthenticationSpec {
+    type: string;
+    password?: { valueFrom?: { secretKeyRef?: { name: string; key: string } } };
+}
+
+/**
+ * The spec fields the stand-in reads, of all four kinds in one type: each CR has only those of its
+ * kind, and what the API returns is not checked against them (the CRDs validated it).
+ */
+export interface CustomResourceSpec {
+    /** Kafka */
+    kafka?: { version?: string; listeners?: ListenerSpec[] };
+    /** KafkaNodePool: its node count; KafkaTopic: the replication factor. */
+    replicas?: number;
+    /** KafkaNodePool */
+    roles?: string[];
+    /** KafkaTopic */
+    topicName?: string;
+    partitions?: number;
+    config?: Record<string, unknown>;
+    /** KafkaUser */
+    authentication?: UserAuthenticationSpec;
+    authorization?: { type: string; acls?: AclRuleSpec[] };
+}
+
+/** A status as the operators write it: the fields read back are typed, the rest passes through. */
+export interface CustomResourceStatus {
+    conditions?: Condition[];
+    nodeIds?: number[];
+    topicName?: string;
+    [field: string]: unknown;
+}
+
 export interface CustomResource {
     apiVersion?: string;
     kind?: string;
     metadata: Metadata;
-    spec?: any;
-    status?: any;
+    spec?: CustomResourceSpec;
+    status?: CustomResourceStatus;
 }
 
 function condition(
@@ -98,7 +145,7 @@ export function keepTransitionTimes(
 // Kafka and KafkaNodePool (cluster operator)
 
 /** The status a new Kafka CR gets before anything is deployed. */
-export function kafkaCreatingStatus(now: string): Record<string, unknown> {
+export function kafkaCreatingStatus(now: string): CustomResourceStatus {
     return {
         conditions: [
             condition("NotReady", "True", now, "Creating", "Kafka cluster is being deployed"),
@@ -111,7 +158,7 @@ export function kafkaFailedStatus(
     reason: string,
     message: string,
     now: string,
-): Record<string, unknown> {
+): CustomResourceStatus {
     return {
         // Fields of the previous status survive a failed reconciliation.
         ...(kafka.status ?? {}),
@@ -129,11 +176,7 @@ export function listenerStatuses(
     kafka: CustomResource,
     caCertificate: string | undefined,
 ): Array<Record<string, unknown>> {
-    const listeners = (kafka.spec?.kafka?.listeners ?? []) as Array<{
-        name: string;
-        port: number;
-        tls?: boolean;
-    }>;
+    const listeners = kafka.spec?.kafka?.listeners ?? [];
     const host = bootstrapHost(kafka.metadata.name, kafka.metadata.namespace);
     return listeners.map((l) => ({
         name: l.name,
@@ -149,9 +192,8 @@ export function kafkaReadyStatus(args: {
     clusterId: string;
     caCertificate: string | undefined;
     now: string;
-}): Record<string, unknown> {
-    const version =
-        (args.kafka.spec?.kafka?.version as string | undefined) ?? DEFAULT_KAFKA_VERSION;
+}): CustomResourceStatus {
+    const version = args.kafka.spec?.kafka?.version ?? VERSION_DEFAULTS.kafka;
     return {
         conditions: [condition("Ready", "True", args.now)],
         observedGeneration: args.kafka.metadata.generation,
@@ -160,7 +202,8 @@ export function kafkaReadyStatus(args: {
             .map((p) => ({ name: p.metadata.name }))
             .sort((a, b) => a.name.localeCompare(b.name)),
         clusterId: args.clusterId,
-        operatorLastSuccessfulVersion: OPERATOR_VERSION,
+        // The operator version a successful reconciliation records.
+        operatorLastSuccessfulVersion: VERSION_DEFAULTS.strimzi,
         kafkaVersion: version,
         kafkaMetadataVersion:
             METADATA_VERSIONS[version] ?? version.split(".").slice(0, 2).join(".") + "-IV0",
@@ -180,7 +223,7 @@ export function assignNodeIds(pools: readonly CustomResource[]): Map<string, num
     const used = new Set<number>();
     for (const p of pools) {
         const replicas = Number(p.spec?.replicas ?? 0);
-        const kept = ((p.status?.nodeIds ?? []) as number[])
+        const kept = (p.status?.nodeIds ?? [])
             .slice()
             .sort((a, b) => a - b)
             .slice(0, replicas);
@@ -207,9 +250,9 @@ export function nodePoolStatus(args: {
     cluster: string;
     nodeIds: number[];
     clusterId: string;
-}): Record<string, unknown> {
+}): CustomResourceStatus {
     const order = ["controller", "broker"];
-    const roles = ((args.pool.spec?.roles ?? []) as string[])
+    const roles = (args.pool.spec?.roles ?? [])
         .slice()
         .sort((a, b) => order.indexOf(a) - order.indexOf(b));
     return {
@@ -232,7 +275,7 @@ export function nodePoolStatus(args: {
 
 /** The Kafka topic a KafkaTopic manages. */
 export function topicName(topic: CustomResource): string {
-    return (topic.spec?.topicName as string | undefined) ?? topic.metadata.name;
+    return topic.spec?.topicName ?? topic.metadata.name;
 }
 
 export function isManaged(cr: CustomResource): boolean {
@@ -243,7 +286,7 @@ export function topicReadyStatus(
     topic: CustomResource,
     topicId: string | undefined,
     now: string,
-): Record<string, unknown> {
+): CustomResourceStatus {
     return {
         conditions: [condition("Ready", "True", now)],
         observedGeneration: topic.metadata.generation,
@@ -258,12 +301,12 @@ export function topicFailedStatus(
     message: string,
     topicId: string | undefined,
     now: string,
-): Record<string, unknown> {
+): CustomResourceStatus {
     return {
         conditions: [condition("Ready", "False", now, reason, message)],
         observedGeneration: topic.metadata.generation,
         // A rejected spec.topicName change keeps reporting the topic it still manages.
-        topicName: (topic.status?.topicName as string | undefined) ?? topicName(topic),
+        topicName: topic.status?.topicName ?? topicName(topic),
         ...(topicId ? { topicId } : {}),
     };
 }
@@ -271,7 +314,7 @@ export function topicFailedStatus(
 // ---------------------------------------------------------------------------------------------
 // KafkaUser (User Operator)
 
-export function userReadyStatus(user: CustomResource, now: string): Record<string, unknown> {
+export function userReadyStatus(user: CustomResource, now: string): CustomResourceStatus {
     return {
         conditions: [condition("Ready", "True", now)],
         observedGeneration: user.metadata.generation,
@@ -285,7 +328,7 @@ export function userFailedStatus(
     reason: string,
     message: string,
     now: string,
-): Record<string, unknown> {
+): CustomResourceStatus {
     return {
         conditions: [condition("NotReady", "True", now, reason, message)],
         observedGeneration: user.metadata.generation,
@@ -321,22 +364,20 @@ export interface AclBinding {
 
 /** The ACL bindings a KafkaUser asks for, one per operation, as the User Operator expands them. */
 export function desiredAcls(user: CustomResource): AclBinding[] {
-    const auth = user.spec?.authorization as
-        { type: string; acls?: Array<Record<string, any>> } | undefined;
+    const auth = user.spec?.authorization;
     if (!auth || auth.type !== "simple") return [];
     const out: AclBinding[] = [];
     for (const rule of auth.acls ?? []) {
-        const resource = rule.resource as { type: string; name?: string; patternType?: string };
-        const operations: string[] = rule.operations ?? (rule.operation ? [rule.operation] : []);
+        const resource = rule.resource;
+        const operations = rule.operations ?? (rule.operation ? [rule.operation] : []);
         for (const operation of operations) {
             out.push({
                 resourceType: resource.type as AclBinding["resourceType"],
                 resourceName: resource.type === "cluster" ? "kafka-cluster" : (resource.name ?? ""),
                 patternType: (resource.patternType ?? "literal") as AclBinding["patternType"],
                 operation,
-                host: (rule.host as string | undefined) ?? "*",
-                permission: ((rule.type as string | undefined) ??
-                    "allow") as AclBinding["permission"],
+                host: rule.host ?? "*",
+                permission: (rule.type ?? "allow") as AclBinding["permission"],
             });
         }
     }
