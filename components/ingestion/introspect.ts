@@ -7,18 +7,9 @@
  * as a query parameter; no identifier or value is spliced into these queries.
  */
 import type { ClickHouseClient } from "@clickhouse/client";
-import {
-    ActualColumn,
-    ActualStreamState,
-    ActualTable,
-    CanonicalForms,
-    STREAM_OBJECT_ROLES,
-    StreamObjectRole,
-    normalizeSql,
-    skipQuoted,
-    splitTopLevel,
-    streamObjectNames,
-} from "./planner";
+import { STREAM_OBJECT_ROLES, StreamObjectRole, streamObjectNames } from "../../schemas/naming";
+import { findTopLevel, matchingParen, normalizeSql, splitTopLevel } from "../../schemas/sql";
+import type { ActualColumn, ActualStreamState, ActualTable, CanonicalForms } from "./plan/state";
 
 /** Every table of one database, as read in one round of queries. */
 export interface DatabaseState {
@@ -209,26 +200,20 @@ export function parseEngineFull(engineFull: string): {
         i = end + 1;
     }
     const clauses: Record<string, string> = {};
-    const starts: Array<{ key: string; at: number; body: number }> = [];
-    let depth = 0;
-    for (let j = i; j < engineFull.length;) {
-        const c = engineFull[j]!;
-        if (c === "'" || c === "`") {
-            j = skipQuoted(engineFull, j);
-            continue;
-        }
-        if (c === "(" || c === "[") depth++;
-        else if (c === ")" || c === "]") depth--;
-        else if (depth === 0 && c === " ") {
+    // Each clause keyword, found outside quotes and brackets: " KEY " (the match spans " KEY").
+    const starts = findTopLevel(
+        engineFull,
+        (j) => {
+            if (engineFull[j] !== " ") return 0;
             const key = CLAUSES.find((k) => engineFull.startsWith(` ${k} `, j));
-            if (key) {
-                starts.push({ key, at: j, body: j + key.length + 2 });
-                j += key.length + 1;
-                continue;
-            }
-        }
-        j++;
-    }
+            return key ? key.length + 1 : 0;
+        },
+        i,
+    ).map((hit) => ({
+        key: engineFull.slice(hit.at + 1, hit.at + hit.length),
+        at: hit.at,
+        body: hit.at + hit.length + 1,
+    }));
     starts.forEach((s, k) => {
         const end = k + 1 < starts.length ? starts[k + 1]!.at : engineFull.length;
         clauses[s.key] = engineFull.slice(s.body, end).trim();
@@ -256,21 +241,6 @@ export function parseViewTarget(createQuery: string): string {
     );
     const m = re.exec(createQuery);
     return m ? normalizeSql(m[1]!) : "";
-}
-
-function matchingParen(text: string, open: number): number {
-    let depth = 0;
-    for (let j = open; j < text.length;) {
-        const c = text[j]!;
-        if (c === "'" || c === "`") {
-            j = skipQuoted(text, j);
-            continue;
-        }
-        if (c === "(") depth++;
-        else if (c === ")" && --depth === 0) return j;
-        j++;
-    }
-    return text.length;
 }
 
 // ---------------------------------------------------------------------------------------------

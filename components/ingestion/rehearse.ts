@@ -13,6 +13,7 @@
  */
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { StreamSpec } from "../../schemas/model";
+import { skipQuoted } from "../../schemas/sql";
 import { canonicalize, readStreamState } from "./introspect";
 import { claimEngine } from "../../schemas/engine";
 import { openClient, type OpenedClient } from "./connection";
@@ -23,7 +24,6 @@ import {
     canonicalRequests,
     describePlan,
     planStream,
-    skipQuoted,
     STREAM_OBJECT_ROLES,
 } from "./planner";
 
