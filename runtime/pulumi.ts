@@ -33,11 +33,15 @@ export interface Engine {
     readonly command: PulumiCommand;
     readonly env: Record<string, string>;
     readonly backendDir: string;
-    /** Creates (or selects) a stack of this project with the given config (keys without namespace). */
+    /**
+     * Creates (or selects) a stack with the given config (keys without namespace): of this
+     * project, or of another program (its folder and the project name its Pulumi.yaml gives).
+     */
     stack(
         name: string,
         config: Record<string, string>,
         secrets?: Record<string, string>,
+        program?: { readonly workDir: string; readonly project: string },
     ): Promise<Stack>;
     /** Removes the temp backend, when this engine made it. */
     dispose(): void;
@@ -156,16 +160,17 @@ export async function startEngine(opts: EngineOptions = {}): Promise<Engine> {
         command,
         env,
         backendDir,
-        async stack(name, config, secrets = {}) {
+        async stack(name, config, secrets = {}, program) {
+            const project = program?.project ?? PROJECT;
             const stack = await LocalWorkspace.createOrSelectStack(
-                { stackName: name, workDir: PROJECT_DIR },
+                { stackName: name, workDir: program?.workDir ?? PROJECT_DIR },
                 { envVars: env, pulumiCommand: command, pulumiHome: env.PULUMI_HOME },
             );
             const all: Record<string, { value: string; secret?: boolean }> = {};
             for (const [k, v] of Object.entries(config))
-                all[k.includes(":") ? k : `${PROJECT}:${k}`] = { value: v };
+                all[k.includes(":") ? k : `${project}:${k}`] = { value: v };
             for (const [k, v] of Object.entries(secrets))
-                all[`${PROJECT}:${k}`] = { value: v, secret: true };
+                all[`${project}:${k}`] = { value: v, secret: true };
             if (Object.keys(all).length > 0) await stack.setAllConfig(all);
             return stack;
         },
@@ -184,6 +189,6 @@ export async function removeStack(
         await stack.destroy({ onOutput: log, continueOnError: true });
     } finally {
         await stack.workspace.removeStack(stack.name, { force: true }).catch(() => undefined);
-        fs.rmSync(path.join(PROJECT_DIR, `Pulumi.${stack.name}.yaml`), { force: true });
+        fs.rmSync(path.join(stack.workspace.workDir, `Pulumi.${stack.name}.yaml`), { force: true });
     }
 }
