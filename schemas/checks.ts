@@ -285,54 +285,71 @@ export interface FileProblem extends KeyProblem {
  */
 export function collisionProblems(streams: readonly LoadedStream[]): FileProblem[] {
     const problems: FileProblem[] = [];
-    const objects = new Map<string, { file: string; stream: string; role: string }>();
-    const topics = new Map<string, { file: string; topic: string }>();
-    const groups = new Map<string, { file: string; stream: string }>();
-    const renames = new Map<string, string>();
-    const at = (file: string, p: string, message: string) =>
-        problems.push({ file, path: p, message });
-
-    for (const { file, spec } of streams) {
-        const names = streamObjectNames(spec.name);
-        const clash = Object.entries(names)
-            .map(([role, name]) => ({ role, name, other: objects.get(name) }))
-            .find((c) => c.other !== undefined);
-        if (clash?.other) {
-            const o = clash.other;
-            at(
-                file,
-                "name",
-                o.stream === spec.name
-                    ? `duplicate stream '${spec.name}' (also in ${o.file}); stream names must be unique`
-                    : `stream '${spec.name}' collides with stream '${o.stream}' in ${o.file}: both would own the table '${clash.name}' (${roleText(clash.role, spec.name)}, and ${roleText(o.role, o.stream)}); rename one of them, avoiding the suffixes ${SUFFIXES}`,
-            );
-        } else {
-            for (const [role, name] of Object.entries(names))
-                objects.set(name, { file, stream: spec.name, role });
-        }
-
-        const topic = spec.topic.name;
-        // Kafka refuses a topic whose name differs from an existing one only in '.' versus '_'.
-        const key = topic.replace(/\./g, "_");
-        const otherTopic = topics.get(key);
-        if (otherTopic)
-            at(
-                file,
-                "topic.name",
-                otherTopic.topic === topic
-                    ? `topic '${topic}' is already declared by ${otherTopic.file}; one stream per topic`
-                    : `topic '${topic}' collides with topic '${otherTopic.topic}' of ${otherTopic.file}: Kafka treats '.' and '_' as the same in topic names and refuses the second; rename one topic`,
-            );
-        else topics.set(key, { file, topic });
+    const report: Report = (file, path, message) => problems.push({ file, path, message });
+    const objects: ObjectOwners = new Map();
+    const topics: TopicOwners = new Map();
+    for (const stream of streams) {
+        claimObjectNames(stream, objects, report);
+        claimTopic(stream, topics, report);
     }
+    groupCollisions(streams, report);
+    renameCollisions(streams, objects, report);
+    return problems;
+}
 
-    // Consumer groups: an explicit group must not be another stream's group, explicit or default.
+type Report = (file: string, path: string, message: string) => void;
+/** Derived object name -> the stream that owns it, with the object's role (`target`, `kafka`...). */
+type ObjectOwners = Map<string, { file: string; stream: string; role: string }>;
+/** Topic name with '.' as '_' (Kafka's view of it) -> the topic as declared and its file. */
+type TopicOwners = Map<string, { file: string; topic: string }>;
+
+/** Registers the stream's object names, or reports the first one another stream already owns. */
+function claimObjectNames({ file, spec }: LoadedStream, objects: ObjectOwners, report: Report) {
+    const names = streamObjectNames(spec.name);
+    const clash = Object.entries(names)
+        .map(([role, name]) => ({ role, name, other: objects.get(name) }))
+        .find((c) => c.other !== undefined);
+    if (clash?.other) {
+        const o = clash.other;
+        report(
+            file,
+            "name",
+            o.stream === spec.name
+                ? `duplicate stream '${spec.name}' (also in ${o.file}); stream names must be unique`
+                : `stream '${spec.name}' collides with stream '${o.stream}' in ${o.file}: both would own the table '${clash.name}' (${roleText(clash.role, spec.name)}, and ${roleText(o.role, o.stream)}); rename one of them, avoiding the suffixes ${SUFFIXES}`,
+        );
+    } else {
+        for (const [role, name] of Object.entries(names))
+            objects.set(name, { file, stream: spec.name, role });
+    }
+}
+
+/** Registers the stream's topic, or reports the topic Kafka would take it for. */
+function claimTopic({ file, spec }: LoadedStream, topics: TopicOwners, report: Report) {
+    const topic = spec.topic.name;
+    // Kafka refuses a topic whose name differs from an existing one only in '.' versus '_'.
+    const key = topic.replace(/\./g, "_");
+    const otherTopic = topics.get(key);
+    if (otherTopic)
+        report(
+            file,
+            "topic.name",
+            otherTopic.topic === topic
+                ? `topic '${topic}' is already declared by ${otherTopic.file}; one stream per topic`
+                : `topic '${topic}' collides with topic '${otherTopic.topic}' of ${otherTopic.file}: Kafka treats '.' and '_' as the same in topic names and refuses the second; rename one topic`,
+        );
+    else topics.set(key, { file, topic });
+}
+
+/** An explicit consumer group must not be another stream's group, explicit or default. */
+function groupCollisions(streams: readonly LoadedStream[], report: Report) {
+    const groups = new Map<string, { file: string; stream: string }>();
     for (const { file, spec } of streams) {
         const group = spec.consumer.group;
         if (group === undefined) continue;
         const other = groups.get(group);
         if (other)
-            at(
+            report(
                 file,
                 "consumer.group",
                 `consumer group '${group}' is also the group of stream '${other.stream}' in ${other.file}: the two streams would split the topics' partitions between them; give each stream its own group`,
@@ -349,34 +366,36 @@ export function collisionProblems(streams: readonly LoadedStream[]): FileProblem
                 isDefaultGroupOf(group, s.spec.name),
         );
         if (owner)
-            at(
+            report(
                 file,
                 "consumer.group",
                 `consumer group '${group}' is the default group of stream '${owner.spec.name}' in ${owner.file}: the two streams would split partitions between them; choose another group name`,
             );
     }
+}
 
-    // Renames: the old name must not be a name another stream uses now.
+/** A rename's old name must not be a name another stream uses now, nor another rename's. */
+function renameCollisions(streams: readonly LoadedStream[], objects: ObjectOwners, report: Report) {
+    const renames = new Map<string, string>();
     for (const { file, spec } of streams) {
         const from = spec.renamedFrom;
         if (from === undefined) continue;
         const owner = objects.get(from);
         if (owner && owner.stream !== spec.name)
-            at(
+            report(
                 file,
                 "renamedFrom",
                 `renamedFrom '${from}' is the ${roleText(owner.role, owner.stream)} of stream '${owner.stream}' in ${owner.file}: the rename would take that stream's table; remove renamedFrom or fix the old name`,
             );
         const twice = renames.get(from);
         if (twice)
-            at(
+            report(
                 file,
                 "renamedFrom",
                 `renamedFrom '${from}' is also claimed by ${twice}; only one stream can take over the old tables`,
             );
         else renames.set(from, file);
     }
-    return problems;
 }
 
 const SUFFIXES = Object.values(streamObjectNames(""))

@@ -96,49 +96,14 @@ export function sourceProblems(spec: SourceInput): SourceProblem[] {
     const problems: SourceProblem[] = [];
     const add = (path: string, message: string) => problems.push({ path, message });
     const json = spec.format === "JSONEachRow";
-    const resolved: Array<Resolved | undefined> = spec.columns.map((c, i) => {
-        const source = c.source ?? c.name;
-        if (!json) return { keys: [source], display: source };
-        try {
-            return { keys: parseSourcePath(source), display: source };
-        } catch (e) {
-            add(`columns[${i}].source`, (e as Error).message);
-            return undefined;
-        }
-    });
-    const plainOwner = new Map<string, number>();
-    const parents = new Set<string>();
-    resolved.forEach((r, i) => {
-        if (!r) return;
-        const top = r.keys[0]!;
-        if (r.keys.length === 1) plainOwner.set(top, i);
-        else parents.add(top);
-    });
+    const resolved = resolveSources(spec, add);
+    const { plainOwner, parents } = topLevelFields(resolved);
     spec.columns.forEach((c, i) => {
         const r = resolved[i];
         const type = typeOrUndefined(c.type);
-        if (r && /[\u0000-\u001f\u007f`]/.test(r.display))
-            add(`columns[${i}].source`, `may not contain control characters or backticks`);
-        if (r) {
-            const top = r.keys[0]!;
-            if (top.startsWith("_"))
-                add(
-                    `columns[${i}].source`,
-                    `'${r.display}': top-level fields starting with '_' collide with Kafka virtual columns; rename the field in the producer`,
-                );
-            const plain = plainOwner.get(top);
-            if (r.keys.length > 1 && plain !== undefined)
-                add(
-                    `columns[${i}].source`,
-                    `'${r.display}' reads inside field '${top}', which column '${spec.columns[plain]!.name}' reads as a whole; ` +
-                        `read its parts with nested sources instead (e.g. ${formatSourcePath([top, "id"])})`,
-                );
-            if (r.keys.length > 1 && type && NOT_EXTRACTABLE.has(baseName(type)))
-                add(
-                    `columns[${i}].source`,
-                    `a nested source cannot fill a ${type.name} column; read '${top}' at the top level instead`,
-                );
-        }
+        if (r)
+            for (const message of pathProblems(spec, r, type, plainOwner))
+                add(`columns[${i}].source`, message);
         // `SELECT b AS a, c AS b`: ClickHouse resolves the first `b` to the second alias, so a
         // column named like another column's field would silently read the wrong value.
         const owner = json ? plainOwner.get(c.name) : undefined;
@@ -148,27 +113,8 @@ export function sourceProblems(spec: SourceInput): SourceProblem[] {
                 `column '${c.name}' is named like the field that fills column '${spec.columns[owner]!.name}'; ` +
                     `the view would read one in place of the other: rename the column`,
             );
-        if (c.required !== true) return;
-        if (!json)
-            add(
-                `columns[${i}].required`,
-                `'required' applies to JSONEachRow fields; ${spec.format} columns are positional: remove it`,
-            );
-        else if (c.default !== undefined)
-            add(
-                `columns[${i}].required`,
-                `a required column has no default (a message without the field is dead-lettered): remove 'required' or 'default'`,
-            );
-        else if (
-            r &&
-            r.keys.length === 1 &&
-            type &&
-            (CONTAINERS.has(baseName(type)) || NOT_EXTRACTABLE.has(baseName(type)))
-        )
-            add(
-                `columns[${i}].required`,
-                `a top-level ${type.name} field cannot be required: the Kafka table cannot tell a missing one from an empty one; remove 'required' or read it through a nested source`,
-            );
+        const required = c.required === true ? requiredProblem(spec, c, r, type) : undefined;
+        if (required !== undefined) add(`columns[${i}].required`, required);
     });
     const setting = spec.formatSettings[OBJECTS_AS_STRINGS];
     if (json && parents.size > 0 && setting !== undefined && !truthy(setting))
@@ -177,6 +123,89 @@ export function sourceProblems(spec: SourceInput): SourceProblem[] {
             `nested sources read objects as JSON text; remove this setting or set it to 1`,
         );
     return problems;
+}
+
+/** Each column's source as keys (split on dots for JSON only); undefined where it cannot be read. */
+function resolveSources(
+    spec: SourceInput,
+    add: (path: string, message: string) => void,
+): Array<Resolved | undefined> {
+    const json = spec.format === "JSONEachRow";
+    return spec.columns.map((c, i) => {
+        const source = c.source ?? c.name;
+        if (!json) return { keys: [source], display: source };
+        try {
+            return { keys: parseSourcePath(source), display: source };
+        } catch (e) {
+            add(`columns[${i}].source`, (e as Error).message);
+            return undefined;
+        }
+    });
+}
+
+/** Which column reads each top-level field whole, and which fields nested paths read inside. */
+function topLevelFields(resolved: ReadonlyArray<Resolved | undefined>): {
+    plainOwner: Map<string, number>;
+    parents: Set<string>;
+} {
+    const plainOwner = new Map<string, number>();
+    const parents = new Set<string>();
+    resolved.forEach((r, i) => {
+        if (!r) return;
+        const top = r.keys[0]!;
+        if (r.keys.length === 1) plainOwner.set(top, i);
+        else parents.add(top);
+    });
+    return { plainOwner, parents };
+}
+
+/** What is wrong with one column's source path itself. */
+function pathProblems(
+    spec: SourceInput,
+    r: Resolved,
+    type: ChType | undefined,
+    plainOwner: ReadonlyMap<string, number>,
+): string[] {
+    const problems: string[] = [];
+    if (/[\u0000-\u001f\u007f`]/.test(r.display))
+        problems.push(`may not contain control characters or backticks`);
+    const top = r.keys[0]!;
+    if (top.startsWith("_"))
+        problems.push(
+            `'${r.display}': top-level fields starting with '_' collide with Kafka virtual columns; rename the field in the producer`,
+        );
+    const plain = plainOwner.get(top);
+    if (r.keys.length > 1 && plain !== undefined)
+        problems.push(
+            `'${r.display}' reads inside field '${top}', which column '${spec.columns[plain]!.name}' reads as a whole; ` +
+                `read its parts with nested sources instead (e.g. ${formatSourcePath([top, "id"])})`,
+        );
+    if (r.keys.length > 1 && type && NOT_EXTRACTABLE.has(baseName(type)))
+        problems.push(
+            `a nested source cannot fill a ${type.name} column; read '${top}' at the top level instead`,
+        );
+    return problems;
+}
+
+/** Why a column cannot be `required` as declared, or undefined. */
+function requiredProblem(
+    spec: SourceInput,
+    c: SourceInput["columns"][number],
+    r: Resolved | undefined,
+    type: ChType | undefined,
+): string | undefined {
+    if (spec.format !== "JSONEachRow")
+        return `'required' applies to JSONEachRow fields; ${spec.format} columns are positional: remove it`;
+    if (c.default !== undefined)
+        return `a required column has no default (a message without the field is dead-lettered): remove 'required' or 'default'`;
+    if (
+        r &&
+        r.keys.length === 1 &&
+        type &&
+        (CONTAINERS.has(baseName(type)) || NOT_EXTRACTABLE.has(baseName(type)))
+    )
+        return `a top-level ${type.name} field cannot be required: the Kafka table cannot tell a missing one from an empty one; remove 'required' or read it through a nested source`;
+    return undefined;
 }
 
 /** What the Kafka table and the two views need from the columns' sources. */
@@ -207,113 +236,30 @@ export interface SourceRendering {
  * the first problem `sourceProblems` finds.
  */
 export function renderSources(spec: SourceInput, kafkaTable: string): SourceRendering {
-    const problem = sourceProblems(spec)[0];
-    if (problem) {
-        const m = /^columns\[(\d+)\]/.exec(problem.path);
-        const column = m ? spec.columns[Number(m[1])]?.name : undefined;
-        throw new SqlInputError(
-            `${column !== undefined ? `column '${column}'` : problem.path}: ${problem.message}`,
-        );
-    }
+    refuseFirstProblem(spec);
     const json = spec.format === "JSONEachRow";
-    const kafkaColumns: Array<{ name: string; type: string }> = [];
-    const kafkaIndex = new Map<string, number>();
-    const addKafka = (name: string, type: string) => {
-        if (!kafkaIndex.has(name)) {
-            kafkaIndex.set(name, kafkaColumns.length);
-            kafkaColumns.push({ name, type });
-        }
+    const out: Collected = {
+        kafkaColumns: [],
+        kafkaNames: new Set(),
+        selectItems: [],
+        checks: [],
+        parents: new Set(),
     };
-    const selectItems: string[] = [];
-    const checks: Array<{ cond: string; error: string; field: string }> = [];
-    const parents = new Set<string>();
     for (const c of spec.columns) {
         const type = parseType(c.type);
-        const keys = json ? parseSourcePath(c.source ?? c.name) : [c.source ?? c.name];
         const display = c.source ?? c.name;
-        const alias = quoteIdent(c.name);
-        const fallback = c.default !== undefined ? `CAST(${c.default} AS ${type.text})` : undefined;
-        const top = keys[0]!;
-        if (keys.length > 1) {
-            parents.add(top);
-            addKafka(top, "String");
-            const n = nestedColumn(`${kafkaTable}.${quoteIdent(top)}`, keys.slice(1), type);
-            const missingMsg = quoteString(`missing required field ${display}`);
-            const badMsg = quoteString(`field ${display}: value cannot be read as ${type.text}`);
-            if (n.container) {
-                selectItems.push(
-                    `${fallback ? `if(${n.missing}, ${fallback}, ${n.value})` : n.value} AS ${alias}`,
-                );
-                if (c.required)
-                    checks.push({
-                        cond: n.missing,
-                        error: `if(${n.missing}, ${missingMsg}, '')`,
-                        field: display,
-                    });
-                continue;
-            }
-            const value = fallback
-                ? `ifNull(${n.value}, ${fallback})`
-                : c.required || isNullable(type)
-                  ? notNull(n.value, type)
-                  : `ifNull(${n.value}, defaultValueOfTypeName(${quoteString(type.text)}))`;
-            selectItems.push(`${value} AS ${alias}`);
-            // JSONExtract reads any present value as String (numbers, objects as their JSON text).
-            if (!c.required && innerName(type) === "String") continue;
-            checks.push(
-                c.required
-                    ? {
-                          cond: `isNull(${n.value})`,
-                          error: `multiIf(${n.missing}, ${missingMsg}, isNull(${n.value}), ${badMsg}, '')`,
-                          field: display,
-                      }
-                    : {
-                          cond: `isNull(${n.value}) AND NOT ${n.missing}`,
-                          error: `if(isNull(${n.value}) AND NOT ${n.missing}, ${badMsg}, '')`,
-                          field: display,
-                      },
-            );
-            continue;
-        }
-        const src = quoteIdent(top);
-        if (c.required) {
-            // The Kafka column is Nullable so a missing field shows as NULL, not as zero.
-            addKafka(top, absenceType(type, c.name).type);
-            const ref = `${kafkaTable}.${src}`;
-            selectItems.push(`${notNull(ref, type)} AS ${alias}`);
-            checks.push({
-                cond: `isNull(${ref})`,
-                error: `if(isNull(${ref}), ${quoteString(`missing required field ${display}`)}, '')`,
-                field: display,
-            });
-            continue;
-        }
-        // Unchanged since before nested sources: the Kafka engine allows no column defaults, so a
-        // defaulted field's absence must be visible in the Kafka column itself (NULL, or an empty
-        // Array/Map) and the view substitutes the default (cast, so the view's output type is
-        // exactly the target's: ifNull(Nullable(FixedString(3)), 'EUR') alone would be a String).
-        if (fallback === undefined) {
-            addKafka(top, type.text);
-            selectItems.push(top === c.name ? src : `${src} AS ${alias}`);
-            continue;
-        }
-        const absent = absenceType(type, c.name);
-        addKafka(top, absent.type);
-        selectItems.push(
-            `${absent.test === "null" ? `ifNull(${src}, ${fallback})` : `if(empty(${src}), ${fallback}, ${src})`} AS ${alias}`,
-        );
+        const column: ColumnSource = {
+            column: c,
+            type,
+            keys: json ? parseSourcePath(display) : [display],
+            display,
+            alias: quoteIdent(c.name),
+            fallback: c.default !== undefined ? `CAST(${c.default} AS ${type.text})` : undefined,
+        };
+        if (column.keys.length > 1) renderNested(out, column, kafkaTable);
+        else renderTopLevel(out, column, kafkaTable);
     }
-    const fields = kafkaColumns.map(({ name, type }) => {
-        const ref = `${kafkaTable}.${quoteIdent(name)}`;
-        // A parent holds the value's JSON text; a scalar string arrives unquoted, a missing one
-        // empty. toJSONString(NULL) is NULL, which would empty the whole concat.
-        const value = parents.has(name)
-            ? `if(${ref} = '', 'null', if(isValidJSON(${ref}), ${ref}, toJSONString(${ref})))`
-            : isNullable(parseType(type))
-              ? `if(isNull(${ref}), 'null', toJSONString(assumeNotNull(${ref})))`
-              : `toJSONString(${ref})`;
-        return `${quoteString(`${JSON.stringify(name)}:`)}, ${value}`;
-    });
+    const { kafkaColumns, selectItems, checks, parents } = out;
     const explicit = spec.formatSettings[OBJECTS_AS_STRINGS];
     return {
         kafkaColumns,
@@ -328,8 +274,152 @@ export function renderSources(spec: SourceInput, kafkaTable: string): SourceRend
                   ? `arrayStringConcat(arrayFilter(e -> (e != ''), [${checks.map((c) => c.error).join(", ")}]), '; ')`
                   : "",
         checkedFields: checks.map((c) => c.field),
-        rebuiltMessage: `concat('{', ${fields.join(", ',', ")}, '}')`,
+        rebuiltMessage: rebuiltMessage(kafkaColumns, parents, kafkaTable),
     };
+}
+
+/** Throws the first source problem as SqlInputError, naming the column where there is one. */
+function refuseFirstProblem(spec: SourceInput): void {
+    const problem = sourceProblems(spec)[0];
+    if (!problem) return;
+    const m = /^columns\[(\d+)\]/.exec(problem.path);
+    const column = m ? spec.columns[Number(m[1])]?.name : undefined;
+    throw new SqlInputError(
+        `${column !== undefined ? `column '${column}'` : problem.path}: ${problem.message}`,
+    );
+}
+
+/** One condition that rejects a row, the error it records, and the field it is about. */
+interface SourceCheck {
+    readonly cond: string;
+    readonly error: string;
+    readonly field: string;
+}
+
+/** What `renderSources` collects column by column. */
+interface Collected {
+    readonly kafkaColumns: Array<{ name: string; type: string }>;
+    /** Names in `kafkaColumns`: several nested paths share their parent's column. */
+    readonly kafkaNames: Set<string>;
+    readonly selectItems: string[];
+    readonly checks: SourceCheck[];
+    /** Top-level fields read as JSON text for nested paths. */
+    readonly parents: Set<string>;
+}
+
+interface ColumnSource {
+    readonly column: SourceInput["columns"][number];
+    readonly type: ChType;
+    readonly keys: readonly string[];
+    /** The source as written in the stream file. */
+    readonly display: string;
+    /** The quoted column name. */
+    readonly alias: string;
+    /** The default cast to the column type, if the column has one. */
+    readonly fallback: string | undefined;
+}
+
+function addKafka(out: Collected, name: string, type: string): void {
+    if (out.kafkaNames.has(name)) return;
+    out.kafkaNames.add(name);
+    out.kafkaColumns.push({ name, type });
+}
+
+/** A column read inside a top-level field: JSONExtract from the field's JSON text. */
+function renderNested(out: Collected, s: ColumnSource, kafkaTable: string): void {
+    const { column: c, type, keys, display, alias, fallback } = s;
+    const top = keys[0]!;
+    out.parents.add(top);
+    addKafka(out, top, "String");
+    const n = nestedColumn(`${kafkaTable}.${quoteIdent(top)}`, keys.slice(1), type);
+    const missingMsg = quoteString(`missing required field ${display}`);
+    const badMsg = quoteString(`field ${display}: value cannot be read as ${type.text}`);
+    if (n.container) {
+        out.selectItems.push(
+            `${fallback ? `if(${n.missing}, ${fallback}, ${n.value})` : n.value} AS ${alias}`,
+        );
+        if (c.required)
+            out.checks.push({
+                cond: n.missing,
+                error: `if(${n.missing}, ${missingMsg}, '')`,
+                field: display,
+            });
+        return;
+    }
+    const value = fallback
+        ? `ifNull(${n.value}, ${fallback})`
+        : c.required || isNullable(type)
+          ? notNull(n.value, type)
+          : `ifNull(${n.value}, defaultValueOfTypeName(${quoteString(type.text)}))`;
+    out.selectItems.push(`${value} AS ${alias}`);
+    // JSONExtract reads any present value as String (numbers, objects as their JSON text).
+    if (!c.required && innerName(type) === "String") return;
+    out.checks.push(
+        c.required
+            ? {
+                  cond: `isNull(${n.value})`,
+                  error: `multiIf(${n.missing}, ${missingMsg}, isNull(${n.value}), ${badMsg}, '')`,
+                  field: display,
+              }
+            : {
+                  cond: `isNull(${n.value}) AND NOT ${n.missing}`,
+                  error: `if(isNull(${n.value}) AND NOT ${n.missing}, ${badMsg}, '')`,
+                  field: display,
+              },
+    );
+}
+
+/** A column read from a top-level field: a Kafka column of its own. */
+function renderTopLevel(out: Collected, s: ColumnSource, kafkaTable: string): void {
+    const { column: c, type, keys, display, alias, fallback } = s;
+    const top = keys[0]!;
+    const src = quoteIdent(top);
+    if (c.required) {
+        // The Kafka column is Nullable so a missing field shows as NULL, not as zero.
+        addKafka(out, top, absenceType(type, c.name).type);
+        const ref = `${kafkaTable}.${src}`;
+        out.selectItems.push(`${notNull(ref, type)} AS ${alias}`);
+        out.checks.push({
+            cond: `isNull(${ref})`,
+            error: `if(isNull(${ref}), ${quoteString(`missing required field ${display}`)}, '')`,
+            field: display,
+        });
+        return;
+    }
+    // Unchanged since before nested sources: the Kafka engine allows no column defaults, so a
+    // defaulted field's absence must be visible in the Kafka column itself (NULL, or an empty
+    // Array/Map) and the view substitutes the default (cast, so the view's output type is
+    // exactly the target's: ifNull(Nullable(FixedString(3)), 'EUR') alone would be a String).
+    if (fallback === undefined) {
+        addKafka(out, top, type.text);
+        out.selectItems.push(top === c.name ? src : `${src} AS ${alias}`);
+        return;
+    }
+    const absent = absenceType(type, c.name);
+    addKafka(out, top, absent.type);
+    out.selectItems.push(
+        `${absent.test === "null" ? `ifNull(${src}, ${fallback})` : `if(empty(${src}), ${fallback}, ${src})`} AS ${alias}`,
+    );
+}
+
+/** The message as JSON from the Kafka table's columns (see `SourceRendering.rebuiltMessage`). */
+function rebuiltMessage(
+    kafkaColumns: ReadonlyArray<{ name: string; type: string }>,
+    parents: ReadonlySet<string>,
+    kafkaTable: string,
+): string {
+    const fields = kafkaColumns.map(({ name, type }) => {
+        const ref = `${kafkaTable}.${quoteIdent(name)}`;
+        // A parent holds the value's JSON text; a scalar string arrives unquoted, a missing one
+        // empty. toJSONString(NULL) is NULL, which would empty the whole concat.
+        const value = parents.has(name)
+            ? `if(${ref} = '', 'null', if(isValidJSON(${ref}), ${ref}, toJSONString(${ref})))`
+            : isNullable(parseType(type))
+              ? `if(isNull(${ref}), 'null', toJSONString(assumeNotNull(${ref})))`
+              : `toJSONString(${ref})`;
+        return `${quoteString(`${JSON.stringify(name)}:`)}, ${value}`;
+    });
+    return `concat('{', ${fields.join(", ',', ")}, '}')`;
 }
 
 /** JSONExtract of `keys` inside the raw JSON text in `parent`, and the test for its absence. */
