@@ -10,7 +10,7 @@
  */
 import type { ClickHouseClient } from "@clickhouse/client";
 import { queryRows } from "./introspect";
-import { streamObjectNames } from "./planner";
+import { streamObjectNames } from "../../schemas/naming";
 
 /** One consumer of a stream's Kafka table (`kafka_num_consumers` of them per table). */
 export interface ConsumerHealth {

@@ -13,8 +13,8 @@ export {
     formatStatement,
     planDrop,
     planStream,
-    streamObjectNames,
 } from "./planner";
+export { streamObjectNames } from "../../schemas/naming";
 export type {
     ActualColumn,
     ActualStreamState,
@@ -26,10 +26,9 @@ export type {
     PlannedStatement,
     Refusal,
     StatementKind,
-    StreamObjectNames,
-    StreamObjectRole,
     StreamPlan,
 } from "./planner";
+export type { StreamObjectNames, StreamObjectRole } from "../../schemas/naming";
 export {
     canonicalize,
     readDatabaseState,

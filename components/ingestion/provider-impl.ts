@@ -13,6 +13,7 @@ import * as path from "node:path";
 import { claimEngine } from "../../schemas/engine";
 import { StreamSchemaError, validateStream } from "../../schemas/loader";
 import { IDENTIFIER, type StreamSpec } from "../../schemas/model";
+import { streamObjectNames } from "../../schemas/naming";
 import { SqlInputError } from "../../schemas/sql";
 import {
     NotConvergedError,
@@ -39,7 +40,6 @@ import {
     planDrop,
     planStream,
     statementIdentity,
-    streamObjectNames,
     unparsableFragments,
     type PlanOptions,
     type StreamPlan,

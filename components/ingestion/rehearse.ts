@@ -13,6 +13,7 @@
  */
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { StreamSpec } from "../../schemas/model";
+import { STREAM_OBJECT_ROLES } from "../../schemas/naming";
 import { skipQuoted } from "../../schemas/sql";
 import { canonicalize, readStreamState } from "./introspect";
 import { claimEngine } from "../../schemas/engine";
@@ -24,7 +25,6 @@ import {
     canonicalRequests,
     describePlan,
     planStream,
-    STREAM_OBJECT_ROLES,
 } from "./planner";
 
 /** Brokers written into rehearsed Kafka tables: the discard port on loopback, which refuses. */
