@@ -21,6 +21,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { parseArgs as parseCommandLine } from "node:util";
 import { KAFKA_VERSION, KafkaBroker, startKafka } from "../runtime/kafka";
 import {
     BenchContext,
@@ -70,54 +71,49 @@ function usage(message: string): never {
 }
 
 export function parseArgs(argv: readonly string[]): Args {
-    let quick = false;
+    let values;
+    try {
+        ({ values } = parseCommandLine({
+            args: [...argv],
+            strict: true,
+            allowPositionals: false,
+            options: {
+                quick: { type: "boolean" },
+                case: { type: "string", multiple: true },
+                n: { type: "string" },
+                out: { type: "string" },
+                consumer: { type: "string" },
+                rate: { type: "string" },
+                duration: { type: "string" },
+            },
+        }));
+    } catch (e) {
+        usage(e instanceof Error ? e.message : String(e));
+    }
+    const quick = values.quick ?? false;
     const cases: CaseName[] = [];
-    let n: number | undefined;
-    let out: string | undefined;
-    let consumer: BenchOptions["consumer"] = {};
-    let rate: number | undefined;
-    let duration: number | undefined;
+    for (const c of (values.case ?? []).flatMap((v) => v.split(","))) {
+        if (!(CASE_NAMES as readonly string[]).includes(c))
+            usage(`unknown case ${JSON.stringify(c)}`);
+        cases.push(c as CaseName);
+    }
     const positive = (flag: string, v: string | undefined) => {
+        if (v === undefined) return undefined;
         const x = Number(v);
         if (!Number.isInteger(x) || x <= 0)
             usage(`${flag} needs a positive integer, not ${JSON.stringify(v)}`);
         return x;
     };
-    for (let i = 0; i < argv.length; i++) {
-        const a = argv[i]!;
-        const value = () => argv[++i] ?? usage(`${a} needs a value`);
-        switch (a) {
-            case "--quick":
-                quick = true;
-                break;
-            case "--case":
-                for (const c of value().split(",")) {
-                    if (!(CASE_NAMES as readonly string[]).includes(c))
-                        usage(`unknown case ${JSON.stringify(c)}`);
-                    cases.push(c as CaseName);
-                }
-                break;
-            case "--n":
-                n = positive(a, value());
-                break;
-            case "--out":
-                out = path.resolve(value());
-                break;
-            case "--consumer":
-                try {
-                    consumer = JSON.parse(value()) as BenchOptions["consumer"];
-                } catch {
-                    usage("--consumer needs a JSON object, e.g. '{\"flushIntervalMs\":500}'");
-                }
-                break;
-            case "--rate":
-                rate = positive(a, value());
-                break;
-            case "--duration":
-                duration = positive(a, value());
-                break;
-            default:
-                usage(`unknown argument ${JSON.stringify(a)}`);
+    const n = positive("--n", values.n);
+    const rate = positive("--rate", values.rate);
+    const duration = positive("--duration", values.duration);
+    const out = values.out === undefined ? undefined : path.resolve(values.out);
+    let consumer: BenchOptions["consumer"] = {};
+    if (values.consumer !== undefined) {
+        try {
+            consumer = JSON.parse(values.consumer) as BenchOptions["consumer"];
+        } catch {
+            usage("--consumer needs a JSON object, e.g. '{\"flushIntervalMs\":500}'");
         }
     }
     const options: BenchOptions = {
@@ -212,6 +208,17 @@ function evaluate(results: Map<CaseName, CaseResult>): {
     ratios: Record<string, Figure>;
     targets: Target[];
 } {
+    const ratios = ratiosOf(results);
+    const targets = [
+        limitTarget(results, ratios),
+        naiveTarget(ratios),
+        latencyTarget(results),
+        planCostTarget(results),
+    ].filter((t): t is Target => t !== undefined);
+    return { ratios, targets };
+}
+
+function ratiosOf(results: Map<CaseName, CaseResult>): Record<string, Figure> {
     const pipe = fig(results, "pipeline", "rowsPerSec");
     const steady = fig(results, "pipeline", "steadyRowsPerSec");
     const bulk = fig(results, "limit", "bulkRowsPerSec");
@@ -219,10 +226,9 @@ function evaluate(results: Map<CaseName, CaseResult>): {
     const naiveBound = fig(results, "naive", "rowsPerSecLessRoundTrip");
     const broker = fig(results, "limit", "brokerFetchMsgPerSec");
     const batched = fig(results, "pipeline", "batched100RowsPerSec");
-    const batchedCpu = fig(results, "pipeline", "batched100ClickhouseCpuUsPerRow");
     const pipeCpu = fig(results, "pipeline", "clickhouseCpuUsPerRow");
     const bulkCpu = fig(results, "limit", "bulkClickhouseCpuUsPerRow");
-    const ratios: Record<string, Figure> = {
+    return {
         pipelineOverLimit: pipe !== undefined && bulk ? round(pipe / bulk, 3) : null,
         pipelineSteadyOverLimit: steady !== undefined && bulk ? round(steady / bulk, 3) : null,
         pipelineBatched100OverLimit:
@@ -234,68 +240,80 @@ function evaluate(results: Map<CaseName, CaseResult>): {
         pipelineCpuPerRowOverLimit:
             pipeCpu !== undefined && bulkCpu ? round(pipeCpu / bulkCpu, 2) : null,
     };
-    const targets: Target[] = [];
-    const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
-    if (ratios.pipelineOverLimit !== null) {
-        const r = ratios.pipelineOverLimit as number;
-        targets.push({
-            name: "pipeline >= 70% of the bulk-insert limit",
-            target: ">= 70%",
-            measured: pct(r),
-            met: r >= 0.7,
-            note:
-                r >= 0.7
-                    ? ""
-                    : `missed by ${((0.7 - r) * 100).toFixed(0)} points; ClickHouse CPU per row: pipeline ${pipeCpu ?? "?"} us, bulk insert ${bulkCpu ?? "?"} us` +
-                      (ratios.pipelineSteadyOverLimit !== null
-                          ? `; after start-up ${pct(ratios.pipelineSteadyOverLimit as number)}`
-                          : "") +
-                      (ratios.pipelineBatched100OverLimit !== null
-                          ? `; the same rows 100 per message: ${pct(ratios.pipelineBatched100OverLimit as number)} at ${batchedCpu ?? "?"} us per row, so the cost is per Kafka message`
-                          : ""),
-        });
-    }
-    if (ratios.pipelineOverNaive !== null) {
-        const r = ratios.pipelineOverNaive as number;
-        targets.push({
-            name: "pipeline >= 50x the naive loop",
-            target: ">= 50x",
-            measured: `${r}x`,
-            met: r >= 50,
-            note:
-                (r >= 50 ? "" : `missed by ${(50 - r).toFixed(1)}x; `) +
-                (ratios.pipelineOverNaiveLessRoundTrip !== null
-                    ? `${ratios.pipelineOverNaiveLessRoundTrip}x against the loop without the test server's per-request cost`
-                    : ""),
-        });
-    }
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+
+function limitTarget(
+    results: Map<CaseName, CaseResult>,
+    ratios: Record<string, Figure>,
+): Target | undefined {
+    if (ratios.pipelineOverLimit === null) return undefined;
+    const r = ratios.pipelineOverLimit as number;
+    const batchedCpu = fig(results, "pipeline", "batched100ClickhouseCpuUsPerRow");
+    const pipeCpu = fig(results, "pipeline", "clickhouseCpuUsPerRow");
+    const bulkCpu = fig(results, "limit", "bulkClickhouseCpuUsPerRow");
+    return {
+        name: "pipeline >= 70% of the bulk-insert limit",
+        target: ">= 70%",
+        measured: pct(r),
+        met: r >= 0.7,
+        note:
+            r >= 0.7
+                ? ""
+                : `missed by ${((0.7 - r) * 100).toFixed(0)} points; ClickHouse CPU per row: pipeline ${pipeCpu ?? "?"} us, bulk insert ${bulkCpu ?? "?"} us` +
+                  (ratios.pipelineSteadyOverLimit !== null
+                      ? `; after start-up ${pct(ratios.pipelineSteadyOverLimit as number)}`
+                      : "") +
+                  (ratios.pipelineBatched100OverLimit !== null
+                      ? `; the same rows 100 per message: ${pct(ratios.pipelineBatched100OverLimit as number)} at ${batchedCpu ?? "?"} us per row, so the cost is per Kafka message`
+                      : ""),
+    };
+}
+
+function naiveTarget(ratios: Record<string, Figure>): Target | undefined {
+    if (ratios.pipelineOverNaive === null) return undefined;
+    const r = ratios.pipelineOverNaive as number;
+    return {
+        name: "pipeline >= 50x the naive loop",
+        target: ">= 50x",
+        measured: `${r}x`,
+        met: r >= 50,
+        note:
+            (r >= 50 ? "" : `missed by ${(50 - r).toFixed(1)}x; `) +
+            (ratios.pipelineOverNaiveLessRoundTrip !== null
+                ? `${ratios.pipelineOverNaiveLessRoundTrip}x against the loop without the test server's per-request cost`
+                : ""),
+    };
+}
+
+function latencyTarget(results: Map<CaseName, CaseResult>): Target | undefined {
     const p95 = fig(results, "latency", "p95Ms");
-    if (p95 !== undefined) {
-        const rate = fig(results, "latency", "targetRatePerSec");
-        targets.push({
-            name: `p95 produce-to-queryable < 1 s at ${rate ?? "?"} msg/s`,
-            target: "< 1000 ms",
-            measured: `${p95} ms`,
-            met: p95 < 1000,
-            note: p95 < 1000 ? "" : `missed by ${Math.round(p95 - 1000)} ms`,
-        });
-    }
+    if (p95 === undefined) return undefined;
+    const rate = fig(results, "latency", "targetRatePerSec");
+    return {
+        name: `p95 produce-to-queryable < 1 s at ${rate ?? "?"} msg/s`,
+        target: "< 1000 ms",
+        measured: `${p95} ms`,
+        met: p95 < 1000,
+        note: p95 < 1000 ? "" : `missed by ${Math.round(p95 - 1000)} ms`,
+    };
+}
+
+function planCostTarget(results: Map<CaseName, CaseResult>): Target | undefined {
     const plan = results.get("plan-cost");
-    if (plan) {
-        const constant =
-            plan.figures["constantPerStream"] === true &&
-            plan.figures["independentOfColumns"] === true;
-        targets.push({
-            name: "plan-cost queries constant per stream (no growth per column or per stream)",
-            target: "constant",
-            measured: `${plan.figures["queriesPerStream"]} per stream`,
-            met: constant,
-            note: constant
-                ? "total = that constant x streams (one check per resource)"
-                : "grows: see details",
-        });
-    }
-    return { ratios, targets };
+    if (!plan) return undefined;
+    const constant =
+        plan.figures["constantPerStream"] === true && plan.figures["independentOfColumns"] === true;
+    return {
+        name: "plan-cost queries constant per stream (no growth per column or per stream)",
+        target: "constant",
+        measured: `${plan.figures["queriesPerStream"]} per stream`,
+        met: constant,
+        note: constant
+            ? "total = that constant x streams (one check per resource)"
+            : "grows: see details",
+    };
 }
 
 function formatValue(v: Figure): string {

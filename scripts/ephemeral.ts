@@ -26,12 +26,14 @@ import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { parseArgs } from "node:util";
 import * as YAML from "yaml";
 import { openClient, readIngestionHealth } from "../components/ingestion";
 import type { StreamHealth } from "../components/ingestion";
 import { StackConfig, parseConfig } from "../infra/config";
 import { loadStreams } from "../schemas/loader";
 import type { StreamSpec } from "../schemas/model";
+import { SECRET_KEYS, VERSION_DEFAULTS } from "../schemas/naming";
 import { sampleMessages } from "../schemas/sample";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -40,8 +42,6 @@ const say = (line: string) => process.stdout.write(`[ephemeral] ${line}\n`);
 
 /** Valid sample events produced per stream. */
 export const EVENTS_PER_STREAM = 200;
-/** The Strimzi release whose Kafka image the producer pod runs (tools/strimzi/pom.xml). */
-const STRIMZI_VERSION = "1.2.0";
 /** The KafkaUser (and its Secret) the producer pods authenticate as. */
 export const PRODUCER_USER = "ephemeral-producer";
 
@@ -206,7 +206,8 @@ async function produce(
     lines: readonly string[],
 ): Promise<void> {
     const pod = `ephemeral-producer-${randomBytes(3).toString("hex")}`;
-    const image = `quay.io/strimzi/kafka:${STRIMZI_VERSION}-kafka-${config.kafkaVersion}`;
+    // The Kafka image of the Strimzi release the stack deploys.
+    const image = `quay.io/strimzi/kafka:${VERSION_DEFAULTS.strimzi}-kafka-${config.kafkaVersion}`;
     const bootstrap = `${config.kafkaClusterName}-kafka-bootstrap.${config.namespace}.svc:9092`;
     // The JAAS line comes from the user's Secret, never from this process or the pod spec.
     const overrides = {
@@ -228,7 +229,10 @@ async function produce(
                         {
                             name: "JAAS",
                             valueFrom: {
-                                secretKeyRef: { name: PRODUCER_USER, key: "sasl.jaas.config" },
+                                secretKeyRef: {
+                                    name: PRODUCER_USER,
+                                    key: SECRET_KEYS.kafkaSaslJaasConfig,
+                                },
                             },
                         },
                     ],
@@ -269,7 +273,7 @@ async function verifyIngestion(stack: Stack, config: StackConfig): Promise<void>
             fromKubernetesSecret: {
                 namespace: config.namespace,
                 name: secretName,
-                key: "admin-password",
+                key: SECRET_KEYS.adminPassword,
             },
         },
     });
@@ -329,12 +333,51 @@ async function verifyIngestion(stack: Stack, config: StackConfig): Promise<void>
 // Commands
 // ---------------------------------------------------------------------------------------------
 
-function arg(name: string, fallback?: string): string {
-    const i = process.argv.indexOf(`--${name}`);
-    const value = i > 0 ? process.argv[i + 1] : undefined;
-    if (value !== undefined && !value.startsWith("--")) return value;
-    if (fallback !== undefined) return fallback;
-    throw new Error(`--${name} is required`);
+const USAGE =
+    "usage: scripts/ephemeral.ts run --prefix P [--config-from dev] [--keep] | destroy --prefix P | sweep --prefix P [--older-than-hours 24]";
+
+/** The command line: the command and its flags, as given (defaults are the commands'). */
+export interface CommandLine {
+    readonly command: string | undefined;
+    readonly prefix: string | undefined;
+    readonly configFrom: string | undefined;
+    readonly keep: boolean;
+    readonly olderThanHours: string | undefined;
+}
+
+/** Parses the command line strictly; a bad flag fails with a message naming it and the usage. */
+export function parseCommandLine(argv: readonly string[]): CommandLine {
+    let parsed;
+    try {
+        parsed = parseArgs({
+            args: [...argv],
+            strict: true,
+            allowPositionals: true,
+            options: {
+                prefix: { type: "string" },
+                "config-from": { type: "string" },
+                keep: { type: "boolean" },
+                "older-than-hours": { type: "string" },
+            },
+        });
+    } catch (e) {
+        throw new Error(`${e instanceof Error ? e.message : String(e)}\n${USAGE}`);
+    }
+    const { values, positionals } = parsed;
+    if (positionals.length > 1)
+        throw new Error(`unexpected argument '${positionals[1]}'\n${USAGE}`);
+    return {
+        command: positionals[0],
+        prefix: values.prefix,
+        configFrom: values["config-from"],
+        keep: values.keep ?? false,
+        olderThanHours: values["older-than-hours"],
+    };
+}
+
+function required(value: string | undefined, flag: string): string {
+    if (value === undefined) throw new Error(`--${flag} is required`);
+    return value;
 }
 
 async function destroyStacks(names: readonly string[]): Promise<void> {
@@ -363,10 +406,10 @@ async function listStacks(): Promise<{ name: string }[]> {
     return (await ws.listStacks()).map((s) => ({ name: s.name }));
 }
 
-async function run(): Promise<void> {
-    const prefix = arg("prefix", "ci-");
-    const base = arg("config-from", "dev");
-    const keep = process.argv.includes("--keep");
+async function run(args: CommandLine): Promise<void> {
+    const prefix = args.prefix ?? "ci-";
+    const base = args.configFrom ?? "dev";
+    const keep = args.keep;
     const name = ephemeralStackName(prefix);
     const baseConfig = (
         YAML.parse(fs.readFileSync(path.join(ROOT, `Pulumi.${base}.yaml`), "utf8")) as {
@@ -424,25 +467,24 @@ async function run(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-    const command = process.argv[2];
-    if (command === "run") return run();
+    const args = parseCommandLine(process.argv.slice(2));
+    const command = args.command;
+    if (command === "run") return run(args);
     if (command === "destroy") {
-        const prefix = arg("prefix");
+        const prefix = required(args.prefix, "prefix");
         const names = ephemeralStacks(await listStacks(), prefix);
         say(`${names.length} stacks with the prefix '${prefix}'`);
         return destroyStacks(names);
     }
     if (command === "sweep") {
-        const prefix = arg("prefix");
-        const hours = Number(arg("older-than-hours", "24"));
+        const prefix = required(args.prefix, "prefix");
+        const hours = Number(args.olderThanHours ?? "24");
         if (!(hours > 0)) throw new Error("--older-than-hours must be a positive number");
         const names = stacksToSweep(await listStacks(), prefix, hours);
         say(`${names.length} stacks with the prefix '${prefix}' older than ${hours} h`);
         return destroyStacks(names);
     }
-    throw new Error(
-        "usage: scripts/ephemeral.ts run --prefix P [--config-from dev] [--keep] | destroy --prefix P | sweep --prefix P [--older-than-hours 24]",
-    );
+    throw new Error(USAGE);
 }
 
 if (require.main === module) {

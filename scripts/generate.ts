@@ -5,6 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { parseArgs } from "node:util";
 import { z } from "zod";
 import { SECRET_KEYS, configSchema } from "../infra/config";
 import { streamSchema } from "../schemas/model";
@@ -100,8 +101,26 @@ export const GENERATED: Record<string, () => string> = {
     "README.md": readme,
 };
 
+const USAGE = "usage: tsx scripts/generate.ts [--check]";
+
+/** `--check` or nothing; anything else exits 2 with a message naming it and the usage. */
+function checkOnly(argv: string[]): boolean {
+    try {
+        const { values } = parseArgs({
+            args: argv,
+            strict: true,
+            allowPositionals: false,
+            options: { check: { type: "boolean" } },
+        });
+        return values.check ?? false;
+    } catch (e) {
+        console.error(`${e instanceof Error ? e.message : String(e)}\n${USAGE}`);
+        process.exit(2);
+    }
+}
+
 if (require.main === module) {
-    const check = process.argv.includes("--check");
+    const check = checkOnly(process.argv.slice(2));
     let stale = 0;
     for (const [file, make] of Object.entries(GENERATED)) {
         const target = path.join(root, file);
