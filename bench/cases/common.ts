@@ -1,7 +1,8 @@
 /**
  * What the benchmark cases share: the run's options, the context they run in (the Kafka broker,
- * the data produced ahead, the stream under test), the shape of a case's result, and small helpers
- * (progress lines, CPU time of a process, a ClickHouse server per case, the bench stream).
+ * the data produced ahead, the stream under test), the shape of a case's result, and helpers
+ * (the bench stream, a ClickHouse server per case, a producer). Time, progress lines and number
+ * formatting are in clock.ts; CPU time of processes in cpu.ts.
  *
  * Every case runs against the real components of the test tiers (test/harness/): a Kafka 4.3.1
  * broker and the ClickHouse engine (chdb) in a server child process speaking the HTTP interface.
@@ -9,10 +10,8 @@
  * work of one case (merges, Kafka consumers) never runs during another.
  */
 import type { ClickHouseClient } from "@clickhouse/client";
-import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { performance } from "node:perf_hooks";
 import { applyPlan } from "../../components/ingestion/apply";
 import { PlanOptions, planStream, streamObjectNames } from "../../components/ingestion/planner";
 import { loadStreams } from "../../schemas/loader";
@@ -21,7 +20,7 @@ import { quoteIdent } from "../../schemas/sql";
 import { ClickHouseServer, startClickHouseServer } from "../../runtime/chserver";
 import type { KafkaBroker } from "../../runtime/kafka";
 import { queryRows } from "../../components/ingestion/introspect";
-import { sleep } from "../../runtime/process";
+import { Producer, stringSerializers } from "../../runtime/kafka-client";
 
 export const CASE_NAMES = ["pipeline", "naive", "limit", "latency", "plan-cost"] as const;
 export type CaseName = (typeof CASE_NAMES)[number];
@@ -88,115 +87,8 @@ export interface BenchContext {
 /** Database the cases create their tables in. */
 export const BENCH_DB = "bench";
 
-/** Progress goes to stderr so stdout carries only the table. */
-export function log(line: string): void {
-    process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
-}
-
-export { sleep };
-
-export function elapsedMs(since: number): number {
-    return performance.now() - since;
-}
-
-export const now = (): number => performance.now();
-
-export function round(n: number, digits = 0): number {
-    const f = 10 ** digits;
-    return Math.round(n * f) / f;
-}
-
-/** 1234567 -> "1,234,567". */
-export function fmt(n: number): string {
-    return Math.round(n).toLocaleString("en-US");
-}
-
-// ---------------------------------------------------------------------------------------------
-// CPU time of processes: shows whether a case was CPU-bound and where the CPU went.
-
-let clockTicks: number | undefined;
-
-/** User + system CPU seconds a process has used so far (Linux /proc); undefined elsewhere. */
-export function cpuSeconds(pid: number | undefined): number | undefined {
-    if (pid === undefined) return undefined;
-    try {
-        clockTicks ??= Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
-        const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-        // Fields after the command name, which is in parentheses and may contain spaces.
-        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        return (Number(f[11]) + Number(f[12])) / clockTicks;
-    } catch {
-        return undefined;
-    }
-}
-
-/** CPU seconds of this process (the bench itself: producers, clients, polling). */
-export function ownCpuSeconds(): number {
-    const u = process.cpuUsage();
-    return (u.user + u.system) / 1e6;
-}
-
-/** Busy CPU seconds of the whole machine so far, all cores (Linux /proc/stat). */
-export function machineBusySeconds(): number | undefined {
-    try {
-        const line = fs.readFileSync("/proc/stat", "utf8").split("\n")[0]!;
-        // cpu user nice system idle iowait irq softirq steal ...
-        const f = line.trim().split(/\s+/).slice(1).map(Number);
-        const busy = f.reduce((a, b) => a + b, 0) - (f[3] ?? 0) - (f[4] ?? 0);
-        clockTicks ??= Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
-        return busy / clockTicks;
-    } catch {
-        return undefined;
-    }
-}
-
-export interface CpuUse {
-    readonly clickhouse: number | null;
-    readonly broker: number | null;
-    readonly bench: number;
-    /**
-     * CPU the rest of the machine used meanwhile (other processes, the kernel): when it is large,
-     * something competed with the case and its figures are pessimistic.
-     */
-    readonly other: number | null;
-}
-
-/** A note when other processes used more than a fifth of a core during a measurement. */
-export function interferenceNotes(use: CpuUse, wallMs: number): string[] {
-    if (use.other === null || wallMs <= 0) return [];
-    const share = use.other / (wallMs / 1000);
-    return share > 0.2
-        ? [
-              `other processes used ${use.other} CPU-s during the measurement (${Math.round(share * 100)}% of a core on average): figures are pessimistic`,
-          ]
-        : [];
-}
-
-/** CPU used by ClickHouse, the broker, this process and everything else between two calls. */
-export function cpuMeter(server: ClickHouseServer | undefined, kafka: KafkaBroker): () => CpuUse {
-    const ch0 = cpuSeconds(server?.pid);
-    const kafka0 = cpuSeconds(kafka.pid);
-    const own0 = ownCpuSeconds();
-    const all0 = machineBusySeconds();
-    return () => {
-        const ch1 = cpuSeconds(server?.pid);
-        const kafka1 = cpuSeconds(kafka.pid);
-        const all1 = machineBusySeconds();
-        const clickhouse = ch0 !== undefined && ch1 !== undefined ? ch1 - ch0 : undefined;
-        const broker = kafka0 !== undefined && kafka1 !== undefined ? kafka1 - kafka0 : undefined;
-        const bench = ownCpuSeconds() - own0;
-        const other =
-            all0 !== undefined && all1 !== undefined
-                ? Math.max(0, all1 - all0 - (clickhouse ?? 0) - (broker ?? 0) - bench)
-                : undefined;
-        return {
-            clickhouse: clickhouse !== undefined ? round(clickhouse, 2) : null,
-            broker: broker !== undefined ? round(broker, 2) : null,
-            bench: round(bench, 2),
-            other: other !== undefined ? round(other, 2) : null,
-        };
-    };
-}
+// bench/index.ts takes these from here with the context and result types.
+export { elapsedMs, log, now, round } from "./clock";
 
 // ---------------------------------------------------------------------------------------------
 // The stream under test
@@ -311,17 +203,58 @@ export async function withServer<T>(
 
 export { queryRows };
 
+/**
+ * A fresh server holding only the bench stream's target table (on the produced data's topic), for
+ * the cases that write the rows themselves: they fill the same table shape as the pipeline.
+ */
+export async function withTargetTable<T>(
+    ctx: BenchContext,
+    name: CaseName,
+    f: (target: {
+        server: ClickHouseServer;
+        client: ClickHouseClient;
+        spec: StreamSpec;
+        table: string;
+        data: ProducedData;
+    }) => Promise<T>,
+): Promise<T> {
+    const data = await ctx.data();
+    const spec = benchStream(ctx, { topic: data.topic, group: `bench-${name}` });
+    return withServer(ctx, name, async (server, client) => {
+        await createTargetOnly(client, spec, planOptions(ctx));
+        return f({ server, client, spec, table: targetRef(spec), data });
+    });
+}
+
+/** Active parts in the bench database, or in one of its tables. */
+export async function activeParts(client: ClickHouseClient, table?: string): Promise<number> {
+    const oneTable = table !== undefined ? " AND table = {t:String}" : "";
+    const [row] = await queryRows<{ parts: string }>(
+        client,
+        `SELECT count() AS parts FROM system.parts WHERE database = {db:String}${oneTable} AND active`,
+        { db: BENCH_DB, ...(table !== undefined ? { t: table } : {}) },
+    );
+    return Number(row?.parts ?? 0);
+}
+
+/** A producer of string messages to the bench's broker. */
+export function benchProducer(
+    ctx: BenchContext,
+    clientId: string,
+    compression?: "lz4",
+): Producer<string, string, string, string> {
+    return new Producer({
+        clientId,
+        bootstrapBrokers: [ctx.kafka.bootstrap],
+        serializers: stringSerializers,
+        ...(compression !== undefined ? { compression } : {}),
+    });
+}
+
 export async function countRows(client: ClickHouseClient, table: string): Promise<number> {
     const [row] = await queryRows<{ n: string | number }>(
         client,
         `SELECT count() AS n FROM ${table}`,
     );
     return Number(row?.n ?? 0);
-}
-
-/** Quantile of a sorted array (nearest rank). */
-export function quantile(sorted: readonly number[], q: number): number {
-    if (sorted.length === 0) return NaN;
-    const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-    return sorted[i]!;
 }

@@ -9,7 +9,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { sampleMessages } from "../../schemas/sample";
-import { BenchContext, ProducedData, elapsedMs, fmt, log, now, rowMapper } from "./common";
+import { elapsedMs, fmt, log, now } from "./clock";
+import { BenchContext, ProducedData, rowMapper } from "./common";
 
 const SLICE = 20_000;
 /** Event times are 10 ms apart, ending now: recent enough for the stream's TTL. */

@@ -12,66 +12,21 @@ import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import { finished } from "node:stream/promises";
 import { kafkaLibDir } from "../../runtime/kafka";
+import { caseSeconds, elapsedMs, fmt, log, now, round } from "./clock";
 import {
     BenchContext,
     CaseResult,
     Figure,
-    benchStream,
     countRows,
-    cpuMeter,
-    createTargetOnly,
-    elapsedMs,
-    fmt,
     formatSettingsOf,
-    interferenceNotes,
-    log,
-    now,
-    planOptions,
-    round,
-    targetRef,
-    withServer,
+    withTargetTable,
 } from "./common";
+import { clickhouseCpuUsPerRow, cpuMeter, interferenceNotes } from "./cpu";
 
 export async function runLimit(ctx: BenchContext): Promise<CaseResult> {
     const started = now();
+    const bulk = await bulkInsert(ctx);
     const data = await ctx.data();
-    const spec = benchStream(ctx, { topic: data.topic, group: "bench-limit" });
-    const bulk = await withServer(ctx, "limit", async (server, client) => {
-        await createTargetOnly(client, spec, planOptions(ctx));
-        log(
-            `limit: bulk insert of ${fmt(data.count)} rows (${(data.rowsFileBytes / 1e6).toFixed(1)} MB) as one JSONEachRow stream`,
-        );
-        const cpu = cpuMeter(server, ctx.kafka);
-        const t0 = now();
-        const result = await client.exec({
-            query: `INSERT INTO ${targetRef(spec)} FORMAT JSONEachRow`,
-            values: fs.createReadStream(data.rowsFile, { highWaterMark: 1 << 20 }),
-            clickhouse_settings: formatSettingsOf(spec),
-        });
-        // exec resolves once the server has answered, after the insert; the empty body is read
-        // to the end so the socket goes back to the pool.
-        result.stream.resume();
-        await finished(result.stream);
-        const ms = elapsedMs(t0);
-        const used = cpu();
-        const rows = await countRows(client, targetRef(spec));
-        if (rows !== data.count)
-            throw new Error(`limit: inserted ${rows} rows, expected ${data.count}`);
-        const rowsPerSec = (rows / ms) * 1000;
-        log(`limit: ${fmt(rows)} rows in ${(ms / 1000).toFixed(2)} s = ${fmt(rowsPerSec)} rows/s`);
-        return {
-            rows,
-            seconds: round(ms / 1000, 2),
-            rowsPerSec: round(rowsPerSec),
-            mbPerSec: round((data.bytes / 1e6 / ms) * 1000, 1),
-            clickhouseCpuSeconds: used.clickhouse,
-            clickhouseCpuUsPerRow:
-                used.clickhouse !== null ? round((used.clickhouse / rows) * 1e6, 1) : null,
-            benchCpuSeconds: used.bench,
-            otherCpuSeconds: used.other,
-            notes: interferenceNotes(used, ms),
-        };
-    });
     log(`limit: broker consume rate with ConsumerPerformance (${fmt(data.count)} records)`);
     const perf = await consumerPerformance(ctx, data.topic, data.count);
     log(`limit: broker delivers ${fmt(perf.fetchMsgPerSec ?? perf.msgPerSec ?? 0)} msg/s`);
@@ -90,7 +45,7 @@ export async function runLimit(ctx: BenchContext): Promise<CaseResult> {
     };
     return {
         name: "limit",
-        seconds: round(elapsedMs(started) / 1000, 1),
+        seconds: caseSeconds(started),
         figures,
         details: { consumerPerformance: perf.raw },
         notes: [
@@ -98,6 +53,44 @@ export async function runLimit(ctx: BenchContext): Promise<CaseResult> {
             "broker: brokerMsgPerSec includes the group join (brokerRebalanceMs); brokerFetchMsgPerSec excludes it",
         ],
     };
+}
+
+/** The produced rows as one JSONEachRow insert into the target's table. */
+async function bulkInsert(ctx: BenchContext) {
+    return withTargetTable(ctx, "limit", async ({ server, client, spec, table, data }) => {
+        log(
+            `limit: bulk insert of ${fmt(data.count)} rows (${(data.rowsFileBytes / 1e6).toFixed(1)} MB) as one JSONEachRow stream`,
+        );
+        const cpu = cpuMeter(server, ctx.kafka);
+        const t0 = now();
+        const result = await client.exec({
+            query: `INSERT INTO ${table} FORMAT JSONEachRow`,
+            values: fs.createReadStream(data.rowsFile, { highWaterMark: 1 << 20 }),
+            clickhouse_settings: formatSettingsOf(spec),
+        });
+        // exec resolves once the server has answered, after the insert; the empty body is read
+        // to the end so the socket goes back to the pool.
+        result.stream.resume();
+        await finished(result.stream);
+        const ms = elapsedMs(t0);
+        const used = cpu();
+        const rows = await countRows(client, table);
+        if (rows !== data.count)
+            throw new Error(`limit: inserted ${rows} rows, expected ${data.count}`);
+        const rowsPerSec = (rows / ms) * 1000;
+        log(`limit: ${fmt(rows)} rows in ${(ms / 1000).toFixed(2)} s = ${fmt(rowsPerSec)} rows/s`);
+        return {
+            rows,
+            seconds: round(ms / 1000, 2),
+            rowsPerSec: round(rowsPerSec),
+            mbPerSec: round((data.bytes / 1e6 / ms) * 1000, 1),
+            clickhouseCpuSeconds: used.clickhouse,
+            clickhouseCpuUsPerRow: clickhouseCpuUsPerRow(used, rows),
+            benchCpuSeconds: used.bench,
+            otherCpuSeconds: used.other,
+            notes: interferenceNotes(used, ms),
+        };
+    });
 }
 
 interface PerfResult {

@@ -18,27 +18,23 @@ import { applyPlan } from "../../components/ingestion/apply";
 import { planStream, streamObjectNames } from "../../components/ingestion/planner";
 import type { StreamSpec } from "../../schemas/model";
 import { quoteIdent } from "../../schemas/sql";
+import type { ClickHouseClient } from "@clickhouse/client";
+import { caseSeconds, elapsedMs, fmt, log, now, progressLog, round, sleep } from "./clock";
 import {
     BENCH_DB,
     BenchContext,
     CaseResult,
     Figure,
     ProducedData,
+    activeParts,
+    benchProducer,
     benchStream,
-    cpuMeter,
-    elapsedMs,
-    fmt,
-    interferenceNotes,
     kafkaSettingsOf,
-    log,
-    now,
     planOptions,
     queryRows,
-    round,
-    sleep,
     withServer,
 } from "./common";
-import { Producer, stringSerializers } from "../../runtime/kafka-client";
+import { CpuUse, clickhouseCpuUsPerRow, cpuMeter, interferenceNotes } from "./cpu";
 
 const POLL_MS = 100;
 const ROWS_PER_BATCHED_MESSAGE = 100;
@@ -74,7 +70,7 @@ export async function runPipeline(ctx: BenchContext): Promise<CaseResult> {
     }
     return {
         name: "pipeline",
-        seconds: round(elapsedMs(started) / 1000, 1),
+        seconds: caseSeconds(started),
         figures,
         details: {
             kafkaSettings: settings,
@@ -99,86 +95,115 @@ async function measure(
     bytes: number,
 ): Promise<Measured> {
     const names = streamObjectNames(spec.name);
-    const ref = (t: string) => `${quoteIdent(BENCH_DB)}.${quoteIdent(t)}`;
     return withServer(ctx, label, async (server, client) => {
         const plan = planStream(spec, undefined, planOptions(ctx));
         const cpu = cpuMeter(server, ctx.kafka);
         const t0 = now();
         await applyPlan(client, plan);
         const ddlMs = elapsedMs(t0);
-        const timeline: Array<[number, number]> = [];
-        let first: [number, number] | undefined;
-        let rows = 0;
-        let rejected = 0;
-        let lastLog = 0;
-        // Generous: a tenth of the naive loop's rate would still finish.
-        const deadline = t0 + Math.max(120_000, (expected / 2_000) * 1000);
-        for (;;) {
-            const [r] = await queryRows<{ ok: string; bad: string }>(
-                client,
-                `SELECT (SELECT count() FROM ${ref(names.target)}) AS ok, (SELECT count() FROM ${ref(names.dlq)}) AS bad`,
-            );
-            const t = elapsedMs(t0);
-            const ok = Number(r?.ok ?? 0);
-            rejected = Number(r?.bad ?? 0);
-            if (ok !== rows) {
-                timeline.push([round(t), ok]);
-                if (rows === 0) first = [t, ok];
-                rows = ok;
-            }
-            if (rows + rejected >= expected) break;
-            if (t - lastLog > 5_000) {
-                lastLog = t;
-                log(
-                    `${label}: ${fmt(rows)} / ${fmt(expected)} rows after ${(t / 1000).toFixed(1)} s`,
-                );
-            }
-            if (now() > deadline) {
-                throw new Error(
-                    `${label}: only ${rows} of ${expected} rows (${rejected} dead letters) after ${Math.round(t / 1000)} s`,
-                );
-            }
-            await sleep(POLL_MS);
-        }
+        const loaded = await waitForRows(client, label, names, t0, expected);
         const totalMs = elapsedMs(t0);
         const used = cpu();
-        if (rejected > 0)
-            throw new Error(`${label}: ${rejected} messages went to the dead-letter table`);
-        const [parts] = await queryRows<{ parts: string }>(
-            client,
-            `SELECT count() AS parts FROM system.parts WHERE database = {db:String} AND table = {t:String} AND active`,
-            { db: BENCH_DB, t: names.target },
-        );
-        const firstMs = first?.[0] ?? totalMs;
-        const firstRows = first?.[1] ?? rows;
-        const steady =
-            totalMs > firstMs && rows > firstRows
-                ? ((rows - firstRows) / (totalMs - firstMs)) * 1000
-                : null;
-        const rowsPerSec = (rows / totalMs) * 1000;
-        log(
-            `${label}: ${fmt(rows)} rows in ${(totalMs / 1000).toFixed(1)} s = ${fmt(rowsPerSec)} rows/s (first rows after ${(firstMs / 1000).toFixed(1)} s${steady ? `, then ${fmt(steady)} rows/s` : ""})`,
-        );
-        return {
-            figures: {
-                rows,
-                seconds: round(totalMs / 1000, 2),
-                rowsPerSec: round(rowsPerSec),
-                mbPerSec: round((bytes / 1e6 / totalMs) * 1000, 1),
-                firstRowsAfterMs: round(firstMs),
-                steadyRowsPerSec: steady !== null ? round(steady) : null,
-                ddlMs: round(ddlMs),
-                clickhouseCpuSeconds: used.clickhouse,
-                brokerCpuSeconds: used.broker,
-                otherCpuSeconds: used.other,
-                clickhouseCpuUsPerRow:
-                    used.clickhouse !== null ? round((used.clickhouse / rows) * 1e6, 1) : null,
-                targetParts: Number(parts?.parts ?? 0),
-            },
-            timeline,
-            notes: interferenceNotes(used, totalMs),
-        };
+        if (loaded.rejected > 0)
+            throw new Error(`${label}: ${loaded.rejected} messages went to the dead-letter table`);
+        const parts = await activeParts(client, names.target);
+        return pipelineMeasured(label, { ...loaded, totalMs, ddlMs, used, parts, bytes });
     });
+}
+
+/** The count of rows in the target over time, up to `expected` rows (or dead letters). */
+interface Loaded {
+    readonly rows: number;
+    readonly rejected: number;
+    /** [ms since the DDL, rows] at each change of the count. */
+    readonly timeline: Array<[number, number]>;
+    /** [ms since the DDL, rows] when the first rows were seen. */
+    readonly first: [number, number] | undefined;
+}
+
+/** Polls the target's and the dead-letter table's counts until `expected` messages arrived. */
+async function waitForRows(
+    client: ClickHouseClient,
+    label: string,
+    names: { target: string; dlq: string },
+    t0: number,
+    expected: number,
+): Promise<Loaded> {
+    const ref = (t: string) => `${quoteIdent(BENCH_DB)}.${quoteIdent(t)}`;
+    const timeline: Array<[number, number]> = [];
+    let first: [number, number] | undefined;
+    let rows = 0;
+    let rejected = 0;
+    const progress = progressLog(5_000);
+    // Generous: a tenth of the naive loop's rate would still finish.
+    const deadline = t0 + Math.max(120_000, (expected / 2_000) * 1000);
+    for (;;) {
+        const [r] = await queryRows<{ ok: string; bad: string }>(
+            client,
+            `SELECT (SELECT count() FROM ${ref(names.target)}) AS ok, (SELECT count() FROM ${ref(names.dlq)}) AS bad`,
+        );
+        const t = elapsedMs(t0);
+        const ok = Number(r?.ok ?? 0);
+        rejected = Number(r?.bad ?? 0);
+        if (ok !== rows) {
+            timeline.push([round(t), ok]);
+            if (rows === 0) first = [t, ok];
+            rows = ok;
+        }
+        if (rows + rejected >= expected) return { rows, rejected, timeline, first };
+        progress(
+            t,
+            () => `${label}: ${fmt(rows)} / ${fmt(expected)} rows after ${(t / 1000).toFixed(1)} s`,
+        );
+        if (now() > deadline) {
+            throw new Error(
+                `${label}: only ${rows} of ${expected} rows (${rejected} dead letters) after ${Math.round(t / 1000)} s`,
+            );
+        }
+        await sleep(POLL_MS);
+    }
+}
+
+/** The figures of one run: overall rate, start-up, steady rate after it, CPU per row. */
+function pipelineMeasured(
+    label: string,
+    m: Loaded & {
+        totalMs: number;
+        ddlMs: number;
+        used: CpuUse;
+        parts: number;
+        bytes: number;
+    },
+): Measured {
+    const { rows, first, totalMs, used } = m;
+    const firstMs = first?.[0] ?? totalMs;
+    const firstRows = first?.[1] ?? rows;
+    const steady =
+        totalMs > firstMs && rows > firstRows
+            ? ((rows - firstRows) / (totalMs - firstMs)) * 1000
+            : null;
+    const rowsPerSec = (rows / totalMs) * 1000;
+    log(
+        `${label}: ${fmt(rows)} rows in ${(totalMs / 1000).toFixed(1)} s = ${fmt(rowsPerSec)} rows/s (first rows after ${(firstMs / 1000).toFixed(1)} s${steady ? `, then ${fmt(steady)} rows/s` : ""})`,
+    );
+    return {
+        figures: {
+            rows,
+            seconds: round(totalMs / 1000, 2),
+            rowsPerSec: round(rowsPerSec),
+            mbPerSec: round((m.bytes / 1e6 / totalMs) * 1000, 1),
+            firstRowsAfterMs: round(firstMs),
+            steadyRowsPerSec: steady !== null ? round(steady) : null,
+            ddlMs: round(m.ddlMs),
+            clickhouseCpuSeconds: used.clickhouse,
+            brokerCpuSeconds: used.broker,
+            otherCpuSeconds: used.other,
+            clickhouseCpuUsPerRow: clickhouseCpuUsPerRow(used, rows),
+            targetParts: m.parts,
+        },
+        timeline: m.timeline,
+        notes: interferenceNotes(used, totalMs),
+    };
 }
 
 /** Produces the data's messages again, `ROWS_PER_BATCHED_MESSAGE` lines per Kafka message. */
@@ -188,12 +213,7 @@ async function produceBatched(
     topic: string,
 ): Promise<number> {
     await ctx.kafka.createTopic(topic, data.partitions);
-    const producer = new Producer({
-        clientId: "bench-batched",
-        bootstrapBrokers: [ctx.kafka.bootstrap],
-        serializers: stringSerializers,
-        compression: "lz4",
-    });
+    const producer = benchProducer(ctx, "bench-batched", "lz4");
     let sent = 0;
     try {
         let lines: string[] = [];

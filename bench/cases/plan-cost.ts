@@ -22,17 +22,8 @@ import {
 } from "../../components/ingestion/provider";
 import { loadStreams } from "../../schemas/loader";
 import type { StreamSpec } from "../../schemas/model";
-import {
-    BENCH_DB,
-    BenchContext,
-    CaseResult,
-    Figure,
-    elapsedMs,
-    log,
-    now,
-    round,
-    withServer,
-} from "./common";
+import { caseSeconds, elapsedMs, log, now, round } from "./clock";
+import { BENCH_DB, BenchContext, CaseResult, Figure, withServer } from "./common";
 
 const CONCURRENCY = 10;
 
@@ -145,133 +136,169 @@ export async function runPlanCost(ctx: BenchContext): Promise<CaseResult> {
     const sizes = [...ctx.options.planSizes].sort((a, b) => a - b);
     return withServer(ctx, "plan-cost", async (server, client) => {
         const proxy = await countingProxy(server.url);
-        const impl = providerImplementation;
-        const connection: ConnectionSpec = { kind: "http", url: proxy.url };
-        const inputs = (stream: StreamSpec): StreamIngestionInputs => ({
-            stream,
-            database: BENCH_DB,
-            kafkaBrokers: ctx.kafka.bootstrap,
-            connection,
-        });
-        /** One preview of these streams: check each (and diff the existing ones). */
-        const preview = async (
-            streams: readonly StreamSpec[],
-            olds: ReadonlyMap<string, StreamIngestionOutputs>,
-        ) => {
-            let changes = 0;
-            const failures: string[] = [];
-            proxy.take();
-            const t0 = now();
-            await eachLimit(streams, CONCURRENCY, async (s) => {
-                const old = olds.get(s.name);
-                const news = inputs(s);
-                const checked = await impl.check(old ? inputs(old.stream) : {}, news);
-                for (const f of checked.failures ?? []) failures.push(`${s.name}: ${f.reason}`);
-                if (!old) {
-                    if ((checked.inputs as StreamIngestionInputs).plannedStatements?.length)
-                        changes++;
-                    return;
-                }
-                const diff = await impl.diff(
-                    `${BENCH_DB}.${s.name}`,
-                    old,
-                    checked.inputs as StreamIngestionInputs,
-                );
-                if (diff.changes) changes++;
-            });
-            const ms = elapsedMs(t0);
-            if (failures.length > 0)
-                throw new Error(`plan-cost: check failed:\n${failures.slice(0, 5).join("\n")}`);
-            return { ms, changes, count: proxy.take() };
-        };
-
         try {
+            const provider = countedProvider(ctx, proxy);
             await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${BENCH_DB}` });
-            const rows: SizeRow[] = [];
-            const applied = new Map<string, StreamIngestionOutputs>();
-            for (const size of sizes) {
-                const fresh = Array.from({ length: size }, (_, i) => derived(examples, "n", i));
-                const n = await preview(fresh, new Map());
-                rows.push(row(size, "new", n));
-                log(
-                    `plan-cost: ${size} new stream(s): ${n.count.queries} queries in ${Math.round(n.ms)} ms`,
-                );
-                if (size > ctx.options.planAppliedMax) continue;
-                const existing = Array.from({ length: size }, (_, i) => derived(examples, "a", i));
-                const missing = existing.filter((s) => !applied.has(s.name));
-                const c0 = now();
-                await eachLimit(missing, CONCURRENCY, async (s) => {
-                    const created = await impl.create(inputs(s));
-                    applied.set(s.name, created.outs as StreamIngestionOutputs);
-                });
-                proxy.take();
-                log(
-                    `plan-cost: created ${missing.length} stream(s) in ${Math.round(elapsedMs(c0))} ms`,
-                );
-                const a = await preview(existing, applied);
-                rows.push(row(size, "applied", a));
-                log(
-                    `plan-cost: ${size} applied stream(s): ${a.count.queries} queries in ${Math.round(a.ms)} ms, ${a.changes} with changes`,
-                );
-            }
-            // Columns: the same check on a 60-column stream.
-            const web = examples.find((e) => e.name === "web_events") ?? examples[0]!;
-            const wide: StreamSpec = {
-                ...web,
-                name: "wide_events",
-                topic: { ...web.topic, name: "wide.events" },
-                columns: [
-                    ...web.columns,
-                    ...Array.from({ length: 60 - web.columns.length }, (_, i) => ({
-                        name: `extra_${i}`,
-                        type: "String",
-                        default: "''",
-                    })),
-                ],
-            };
-            const w = await preview([wide], new Map());
-            const perExample: Record<string, number> = {};
-            for (const ex of examples) {
-                const one = await preview([derived([ex], "x", 0)], new Map());
-                perExample[`${ex.name} (${ex.columns.length} columns)`] = one.count.queries;
-            }
-            perExample[`wide_events (${wide.columns.length} columns)`] = w.count.queries;
-
-            const perStream = new Set(rows.map((r) => r.queriesPerStream));
-            const constantPerStream = perStream.size === 1;
-            const columnIndependent = new Set(Object.values(perExample)).size === 1;
-            const figures: Record<string, Figure> = {};
-            for (const r of rows) {
-                figures[`${r.state}${r.streams}Queries`] = r.queries;
-                figures[`${r.state}${r.streams}Ms`] = round(r.ms);
-            }
-            figures["queriesPerStream"] = constantPerStream
-                ? [...perStream][0]!
-                : [...perStream].join("/");
-            figures["constantPerStream"] = constantPerStream;
-            figures["independentOfColumns"] = columnIndependent;
-            figures["appliedWithChanges"] = rows
-                .filter((r) => r.state === "applied")
-                .reduce((a, r) => a + r.changes, 0);
-            const kinds = rows.at(-1)?.byKind ?? {};
-            return {
-                name: "plan-cost",
-                seconds: round(elapsedMs(started) / 1000, 1),
-                figures,
-                details: { rows, perExample, concurrency: CONCURRENCY },
-                notes: [
-                    `per stream, check issues ${Object.entries(kinds)
-                        .map(([k, v]) => `${round(v / (rows.at(-1)?.streams ?? 1), 2)} x ${k}`)
-                        .join(", ")}; diff issues none`,
-                    "the total is (queries per stream) x streams: Pulumi checks each resource on its own " +
-                        "(components/ingestion/provider-impl.ts check -> apply.ts planFromServer -> " +
-                        "introspect.ts readStreamState (3 queries) + canonicalize (1))",
-                ],
-            };
+            const rows = await previewSizes(ctx, provider, examples, sizes);
+            const perExample = await queriesPerExample(provider, examples);
+            return planCostResult(started, rows, perExample);
         } finally {
             await proxy.close();
         }
     });
+}
+
+type Proxy = Awaited<ReturnType<typeof countingProxy>>;
+type Provider = ReturnType<typeof countedProvider>;
+
+/** The provider's calls as the engine makes them, through the counting proxy. */
+function countedProvider(ctx: BenchContext, proxy: Proxy) {
+    const impl = providerImplementation;
+    const connection: ConnectionSpec = { kind: "http", url: proxy.url };
+    const inputs = (stream: StreamSpec): StreamIngestionInputs => ({
+        stream,
+        database: BENCH_DB,
+        kafkaBrokers: ctx.kafka.bootstrap,
+        connection,
+    });
+    /** One preview of these streams: check each (and diff the existing ones). */
+    const preview = async (
+        streams: readonly StreamSpec[],
+        olds: ReadonlyMap<string, StreamIngestionOutputs>,
+    ) => {
+        let changes = 0;
+        const failures: string[] = [];
+        proxy.take();
+        const t0 = now();
+        await eachLimit(streams, CONCURRENCY, async (s) => {
+            const old = olds.get(s.name);
+            const news = inputs(s);
+            const checked = await impl.check(old ? inputs(old.stream) : {}, news);
+            for (const f of checked.failures ?? []) failures.push(`${s.name}: ${f.reason}`);
+            if (!old) {
+                if ((checked.inputs as StreamIngestionInputs).plannedStatements?.length) changes++;
+                return;
+            }
+            const diff = await impl.diff(
+                `${BENCH_DB}.${s.name}`,
+                old,
+                checked.inputs as StreamIngestionInputs,
+            );
+            if (diff.changes) changes++;
+        });
+        const ms = elapsedMs(t0);
+        if (failures.length > 0)
+            throw new Error(`plan-cost: check failed:\n${failures.slice(0, 5).join("\n")}`);
+        return { ms, changes, count: proxy.take() };
+    };
+    /** Creates the streams not created yet (their queries are not counted). */
+    const create = async (
+        streams: readonly StreamSpec[],
+        applied: Map<string, StreamIngestionOutputs>,
+    ) => {
+        const missing = streams.filter((s) => !applied.has(s.name));
+        const c0 = now();
+        await eachLimit(missing, CONCURRENCY, async (s) => {
+            const created = await impl.create(inputs(s));
+            applied.set(s.name, created.outs as StreamIngestionOutputs);
+        });
+        proxy.take();
+        log(`plan-cost: created ${missing.length} stream(s) in ${Math.round(elapsedMs(c0))} ms`);
+    };
+    return { preview, create };
+}
+
+/** For each size: a preview of that many new streams, then (small sizes) of applied ones. */
+async function previewSizes(
+    ctx: BenchContext,
+    provider: Provider,
+    examples: readonly StreamSpec[],
+    sizes: readonly number[],
+): Promise<SizeRow[]> {
+    const rows: SizeRow[] = [];
+    const applied = new Map<string, StreamIngestionOutputs>();
+    for (const size of sizes) {
+        const fresh = Array.from({ length: size }, (_, i) => derived(examples, "n", i));
+        const n = await provider.preview(fresh, new Map());
+        rows.push(row(size, "new", n));
+        log(
+            `plan-cost: ${size} new stream(s): ${n.count.queries} queries in ${Math.round(n.ms)} ms`,
+        );
+        if (size > ctx.options.planAppliedMax) continue;
+        const existing = Array.from({ length: size }, (_, i) => derived(examples, "a", i));
+        await provider.create(existing, applied);
+        const a = await provider.preview(existing, applied);
+        rows.push(row(size, "applied", a));
+        log(
+            `plan-cost: ${size} applied stream(s): ${a.count.queries} queries in ${Math.round(a.ms)} ms, ${a.changes} with changes`,
+        );
+    }
+    return rows;
+}
+
+/** Queries of one new stream's check per example, and for a 60-column stream: columns' share. */
+async function queriesPerExample(
+    provider: Provider,
+    examples: readonly StreamSpec[],
+): Promise<Record<string, number>> {
+    const web = examples.find((e) => e.name === "web_events") ?? examples[0]!;
+    const wide: StreamSpec = {
+        ...web,
+        name: "wide_events",
+        topic: { ...web.topic, name: "wide.events" },
+        columns: [
+            ...web.columns,
+            ...Array.from({ length: 60 - web.columns.length }, (_, i) => ({
+                name: `extra_${i}`,
+                type: "String",
+                default: "''",
+            })),
+        ],
+    };
+    const w = await provider.preview([wide], new Map());
+    const perExample: Record<string, number> = {};
+    for (const ex of examples) {
+        const one = await provider.preview([derived([ex], "x", 0)], new Map());
+        perExample[`${ex.name} (${ex.columns.length} columns)`] = one.count.queries;
+    }
+    perExample[`wide_events (${wide.columns.length} columns)`] = w.count.queries;
+    return perExample;
+}
+
+function planCostResult(
+    started: number,
+    rows: readonly SizeRow[],
+    perExample: Record<string, number>,
+): CaseResult {
+    const perStream = new Set(rows.map((r) => r.queriesPerStream));
+    const constantPerStream = perStream.size === 1;
+    const columnIndependent = new Set(Object.values(perExample)).size === 1;
+    const figures: Record<string, Figure> = {};
+    for (const r of rows) {
+        figures[`${r.state}${r.streams}Queries`] = r.queries;
+        figures[`${r.state}${r.streams}Ms`] = round(r.ms);
+    }
+    figures["queriesPerStream"] = constantPerStream ? [...perStream][0]! : [...perStream].join("/");
+    figures["constantPerStream"] = constantPerStream;
+    figures["independentOfColumns"] = columnIndependent;
+    figures["appliedWithChanges"] = rows
+        .filter((r) => r.state === "applied")
+        .reduce((a, r) => a + r.changes, 0);
+    const kinds = rows.at(-1)?.byKind ?? {};
+    return {
+        name: "plan-cost",
+        seconds: caseSeconds(started),
+        figures,
+        details: { rows, perExample, concurrency: CONCURRENCY },
+        notes: [
+            `per stream, check issues ${Object.entries(kinds)
+                .map(([k, v]) => `${round(v / (rows.at(-1)?.streams ?? 1), 2)} x ${k}`)
+                .join(", ")}; diff issues none`,
+            "the total is (queries per stream) x streams: Pulumi checks each resource on its own " +
+                "(components/ingestion/provider-impl.ts check -> apply.ts planFromServer -> " +
+                "introspect.ts readStreamState (3 queries) + canonicalize (1))",
+        ],
+    };
 }
 
 function row(
