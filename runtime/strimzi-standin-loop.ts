@@ -3,10 +3,10 @@
  * by a periodic resync, never two passes at once, none while paused or stopped.
  */
 import { type KubeConfig, Watch } from "@kubernetes/client-node";
-import { ClusterOperator } from "./strimzi-standin-kafka";
+import type { ClusterOperator } from "./strimzi-standin-kafka";
 import { KINDS, Kind, PLURALS, StandInContext, errorText } from "./strimzi-standin-common";
-import { TopicOperator } from "./strimzi-standin-topic";
-import { UserOperator } from "./strimzi-standin-user";
+import type { TopicOperator } from "./strimzi-standin-topic";
+import type { UserOperator } from "./strimzi-standin-user";
 import { CustomResource, STRIMZI_GROUP, STRIMZI_VERSION } from "./strimzi-status";
 
 const RESYNC_MS = 5_000;
@@ -61,7 +61,7 @@ async function guarded(ctx: StandInContext, what: string, fn: () => Promise<unkn
 
 /** Runs passes on demand: a trigger during a pass runs one more after it. */
 export class ReconcileLoop {
-    paused = false;
+    private paused = false;
     private stopped = false;
     private running: Promise<void> | undefined;
     private again = false;
@@ -72,6 +72,16 @@ export class ReconcileLoop {
         private readonly ctx: StandInContext,
         private readonly ops: Operators,
     ) {}
+
+    /** No pass starts until resume(); a pass under way finishes. */
+    pause(): void {
+        this.paused = true;
+    }
+
+    resume(): void {
+        this.paused = false;
+        void this.trigger();
+    }
 
     trigger(): Promise<void> {
         if (this.stopped || this.paused) return Promise.resolve();

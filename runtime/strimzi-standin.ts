@@ -90,13 +90,12 @@ export async function startStrimziStandIn(opts: StrimziStandInOptions): Promise<
 
     return {
         pause() {
-            loop.paused = true;
+            loop.pause();
             log("paused");
         },
         resume() {
-            loop.paused = false;
             log("resumed");
-            void loop.trigger();
+            loop.resume();
         },
         reconcileNow: () => loop.trigger(),
         async stop() {
