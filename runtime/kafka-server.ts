@@ -61,7 +61,7 @@ export async function formatStorage(
     await runTool(lib, "kafka.tools.StorageTool", formatArgs);
 }
 
-/** Writes server.properties into the data directory; resolves to its path. */
+/** Writes server.properties into the data directory and returns its path. */
 export function writeServerProperties(
     dataDir: string,
     args: Omit<Parameters<typeof renderServerProperties>[0], "logDir">,
