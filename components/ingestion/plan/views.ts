@@ -9,8 +9,7 @@ import { dlqDdl, impactQuery, mvDdl, ttlCondition } from "./ddl";
 import { DLQ_COLUMNS, Desired } from "./desired";
 import type { ActualTable } from "./state";
 
-// ---- Kafka table ----
-
+/** Why the Kafka table must be (re)created; empty when it matches. */
 export function kafkaDifferences(d: Desired, actual: ActualTable | undefined): string[] {
     if (!actual) return ["missing"];
     if (actual.engine !== "Kafka") return [`${d.names.kafka} is ${actual.engine}, not Kafka`];
@@ -34,8 +33,7 @@ export function kafkaDifferences(d: Desired, actual: ActualTable | undefined): s
     return out;
 }
 
-// ---- views ----
-
+/** What a materialized view needs: nothing, creation, a new query, recreation, or a marker. */
 export interface ViewPlan {
     readonly role: "mv" | "dlqMv";
     readonly kind: "none" | "create" | "modify" | "recreate" | "comment";
@@ -43,6 +41,7 @@ export interface ViewPlan {
     readonly dropsRows: boolean;
 }
 
+/** Compares a view with the desired one; a table holding rows in its place is a guarded drop. */
 export function planView(
     d: Desired,
     role: "mv" | "dlqMv",
@@ -87,6 +86,7 @@ export function planView(
     return { role, kind: "none", reason: "", dropsRows: false };
 }
 
+/** The statements a view plan needs. */
 export function emitView(d: Desired, v: ViewPlan, b: PlanBuilder): void {
     const ref = qualified(d.db, d.names[v.role]);
     const select = v.role === "mv" ? d.mvSelect : d.dlqSelect;
@@ -132,8 +132,7 @@ export function emitView(d: Desired, v: ViewPlan, b: PlanBuilder): void {
     }
 }
 
-// ---- dead-letter table ----
-
+/** The dead-letter table: created, or completed (columns, marker, retention) in place. */
 export function planDlq(
     d: Desired,
     actual: ActualTable | undefined,
