@@ -5,6 +5,7 @@
  */
 import { ChType, parseType, quoteString } from "../sql";
 import {
+    ArithOp,
     CompareOp,
     Expr,
     ExprField,
@@ -176,24 +177,50 @@ class Parser {
 
     // ---- precedence levels, lowest first ----
 
+    /**
+     * A left-associative level: operands of the next level joined by this level's operators
+     * (`a - b - c` is `(a - b) - c`). `operator` names the one at the cursor, if any.
+     */
+    private leftAssociative(
+        operand: () => Expr,
+        operator: () => string | undefined,
+        join: (op: string, left: Expr, right: Expr) => Expr,
+    ): Expr {
+        let left = operand();
+        for (let op = operator(); op !== undefined; op = operator()) {
+            this.pos++;
+            left = join(op, left, operand());
+        }
+        return left;
+    }
+
+    /** Comma-separated expressions up to, not including, the `close` operator. */
+    private exprList(close: string): Expr[] {
+        const items: Expr[] = [];
+        if (this.isOp(close)) return items;
+        do {
+            if (items.length > 0) this.pos++;
+            items.push(this.parseOr());
+        } while (this.isOp(","));
+        return items;
+    }
+
     private parseOr(): Expr {
-        return this.nested(() => {
-            let left = this.parseAnd();
-            while (this.isWord("OR")) {
-                this.pos++;
-                left = { kind: "logical", op: "OR", left, right: this.parseAnd() };
-            }
-            return left;
-        });
+        return this.nested(() =>
+            this.leftAssociative(
+                () => this.parseAnd(),
+                () => (this.isWord("OR") ? "OR" : undefined),
+                (_, left, right) => ({ kind: "logical", op: "OR", left, right }),
+            ),
+        );
     }
 
     private parseAnd(): Expr {
-        let left = this.parseNot();
-        while (this.isWord("AND")) {
-            this.pos++;
-            left = { kind: "logical", op: "AND", left, right: this.parseNot() };
-        }
-        return left;
+        return this.leftAssociative(
+            () => this.parseNot(),
+            () => (this.isWord("AND") ? "AND" : undefined),
+            (_, left, right) => ({ kind: "logical", op: "AND", left, right }),
+        );
     }
 
     private parseNot(): Expr {
@@ -311,31 +338,37 @@ class Parser {
         return undefined;
     }
 
+    /** The arithmetic operator among `ops` at the cursor, if any. */
+    private arithOp(...ops: ArithOp[]): ArithOp | undefined {
+        return ops.find((op) => this.isOp(op));
+    }
+
+    private arith(op: string, left: Expr, right: Expr): Expr {
+        return { kind: "arith", op: op as ArithOp, left, right };
+    }
+
     private parseConcat(): Expr {
-        let left = this.parseAdditive();
-        while (this.isOp("||")) {
-            this.pos++;
-            left = { kind: "arith", op: "||", left, right: this.parseAdditive() };
-        }
-        return left;
+        return this.leftAssociative(
+            () => this.parseAdditive(),
+            () => this.arithOp("||"),
+            (op, left, right) => this.arith(op, left, right),
+        );
     }
 
     private parseAdditive(): Expr {
-        let left = this.parseMultiplicative();
-        while (this.isOp("+") || this.isOp("-")) {
-            const op = this.next().text as "+" | "-";
-            left = { kind: "arith", op, left, right: this.parseMultiplicative() };
-        }
-        return left;
+        return this.leftAssociative(
+            () => this.parseMultiplicative(),
+            () => this.arithOp("+", "-"),
+            (op, left, right) => this.arith(op, left, right),
+        );
     }
 
     private parseMultiplicative(): Expr {
-        let left = this.parseUnary();
-        while (this.isOp("*") || this.isOp("/") || this.isOp("%")) {
-            const op = this.next().text as "*" | "/" | "%";
-            left = { kind: "arith", op, left, right: this.parseUnary() };
-        }
-        return left;
+        return this.leftAssociative(
+            () => this.parseUnary(),
+            () => this.arithOp("*", "/", "%"),
+            (op, left, right) => this.arith(op, left, right),
+        );
     }
 
     private parseUnary(): Expr {
@@ -372,13 +405,7 @@ class Parser {
         if (t.kind === "op" && t.text === "[") {
             this.pos++;
             return this.nested(() => {
-                const items: Expr[] = [];
-                if (!this.isOp("]")) {
-                    do {
-                        if (items.length > 0) this.pos++;
-                        items.push(this.parseOr());
-                    } while (this.isOp(","));
-                }
+                const items = this.exprList("]");
                 this.expectOp("]", "to close the array");
                 return { kind: "array", items };
             });
@@ -443,13 +470,7 @@ class Parser {
             fail(`function '${t.text}' at character ${t.at} is not allowed: ${why}`);
         }
         this.pos++; // '('
-        const args: Expr[] = [];
-        if (!this.isOp(")")) {
-            do {
-                if (args.length > 0) this.pos++;
-                args.push(this.parseOr());
-            } while (this.isOp(","));
-        }
+        const args = this.exprList(")");
         this.expectOp(")", `to close the arguments of ${canonical}`);
         const min = MIN_ARGS[canonical] ?? 0;
         if (args.length < min) {
