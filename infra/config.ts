@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { DESTRUCTIVE_CHANGES, type DestructiveChange } from "../components/ingestion/planner";
+import { kraftMetadataVersion, releaseLine } from "../components/kafka/manifests";
 import { VERSION_DEFAULTS } from "../schemas/naming";
 
 /**
@@ -22,6 +23,8 @@ const dnsLabel = z
         "must be a DNS label: lower-case letters, digits and '-'",
     );
 
+const DEFAULT_METADATA_VERSION = kraftMetadataVersion(VERSION_DEFAULTS.kafka)!;
+
 export const configSchema = z
     .object({
         namespace: dnsLabel
@@ -30,7 +33,9 @@ export const configSchema = z
         createNamespace: z
             .boolean()
             .default(true)
-            .describe("Create the namespace (false if it is managed elsewhere)."),
+            .describe(
+                "Create the namespace (false if it is managed elsewhere), labelled to enforce Pod Security 'restricted'.",
+            ),
         streamsDir: z
             .string()
             .min(1)
@@ -51,6 +56,13 @@ export const configSchema = z
             .regex(/^\d+\.\d+\.\d+$/)
             .default(VERSION_DEFAULTS.kafka)
             .describe("Kafka version Strimzi runs."),
+        kafkaMetadataVersion: z
+            .string()
+            .regex(/^\d+\.\d+(-IV\d+)?$/, "must be a KRaft metadata version such as 4.3-IV0")
+            .default(DEFAULT_METADATA_VERSION)
+            .describe(
+                "KRaft metadata version, pinned: raise it after a Kafka upgrade has settled (it cannot be lowered).",
+            ),
         kafkaBrokers: z.number().int().min(1).max(64).default(1).describe("Broker count."),
         kafkaControllers: z
             .number()
@@ -74,6 +86,17 @@ export const configSchema = z
             .describe("Use emptyDir storage for Kafka (throwaway stacks only)."),
         kafkaBrokerCpu: quantity.default("500m").describe("CPU request per broker."),
         kafkaBrokerMemory: quantity.default("2Gi").describe("Memory request and limit per broker."),
+        kafkaControllerCpu: quantity
+            .default("250m")
+            .describe("CPU request per dedicated controller (kafkaControllers > 0)."),
+        kafkaControllerMemory: quantity
+            .default("1Gi")
+            .describe("Memory request and limit per dedicated controller."),
+        kafkaControllerStorageSize: quantity
+            .default("5Gi")
+            .describe(
+                "Persistent volume size per dedicated controller (the metadata log only; same storage class as the brokers).",
+            ),
         kafkaPlainListener: z
             .boolean()
             .default(false)
@@ -170,6 +193,15 @@ export const configSchema = z
             .enum(["trace", "debug", "information", "warning", "error"])
             .default("information")
             .describe("ClickHouse server log level."),
+        clickhouseSystemLogTtlDays: z
+            .number()
+            .int()
+            .min(0)
+            .max(3650)
+            .default(7)
+            .describe(
+                "Days ClickHouse keeps its system log tables (query_log, trace_log, metric_log, ...); 0 keeps the image's defaults (most grow without limit).",
+            ),
         clickhouseDatabase: z
             .string()
             .regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lower-case snake_case identifier")
@@ -348,6 +380,13 @@ function crossKeyProblems(cfg: StackConfig, project: string): string[] {
     if (cfg.kafkaControllers === 0 && cfg.kafkaBrokers % 2 === 0) {
         p.push(
             `${project}:kafkaBrokers: dual-role nodes also form the KRaft quorum; use an odd number, or set kafkaControllers to 3`,
+        );
+    }
+    const [kafkaMajor, kafkaMinor] = releaseLine(cfg.kafkaVersion)!;
+    const [metaMajor, metaMinor] = releaseLine(cfg.kafkaMetadataVersion)!;
+    if (metaMajor > kafkaMajor || (metaMajor === kafkaMajor && metaMinor > kafkaMinor)) {
+        p.push(
+            `${project}:kafkaMetadataVersion: ${cfg.kafkaMetadataVersion} is from a later release than kafkaVersion ${cfg.kafkaVersion}; use ${kraftMetadataVersion(cfg.kafkaVersion) ?? `${kafkaMajor}.${kafkaMinor}`} or lower`,
         );
     }
     if (cfg.clickhouseReplicas > 1) {

@@ -80,6 +80,7 @@ export function pipelineArgs(
             cpu: config.clickhouseCpu,
             memory: config.clickhouseMemory,
             logLevel: config.clickhouseLogLevel,
+            systemLogTtlDays: config.clickhouseSystemLogTtlDays,
             ...(secrets.clickhouseAdminPassword
                 ? { adminPassword: secrets.clickhouseAdminPassword }
                 : {}),
@@ -118,6 +119,7 @@ function kafkaArgs(config: StackConfig, secrets: StackSecrets): PipelineArgs["ka
         cluster: {
             clusterName: config.kafkaClusterName,
             version: config.kafkaVersion,
+            metadataVersion: config.kafkaMetadataVersion,
             brokers: config.kafkaBrokers,
             controllers: config.kafkaControllers,
             storage: config.kafkaEphemeralStorage
@@ -129,6 +131,11 @@ function kafkaArgs(config: StackConfig, secrets: StackSecrets): PipelineArgs["ka
                   },
             brokerCpu: config.kafkaBrokerCpu,
             brokerMemory: config.kafkaBrokerMemory,
+            controllerSizing: {
+                cpu: config.kafkaControllerCpu,
+                memory: config.kafkaControllerMemory,
+                storageSize: config.kafkaControllerStorageSize,
+            },
             plainListener: config.kafkaPlainListener,
             metrics: config.kafkaMetrics,
             waitForReady: config.kafkaWaitForReady,

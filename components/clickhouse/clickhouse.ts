@@ -8,6 +8,7 @@ import {
     configMaps,
     credentialsSecret,
     podDisruptionBudget,
+    serviceAccount,
     services,
     statefulSet,
 } from "./manifests";
@@ -32,6 +33,8 @@ export interface ClickHouseArgs {
     readonly memory: pulumi.Input<string>;
     /** @default "information" */
     readonly logLevel?: LogLevel;
+    /** Days the system log tables (query_log, trace_log, ...) keep; 0: the image's defaults. @default 7 */
+    readonly systemLogTtlDays?: number;
     /** Admin password; generated with @pulumi/random when not given. */
     readonly adminPassword?: pulumi.Input<string>;
     /** @default "admin" */
@@ -54,6 +57,7 @@ export function clickhouseSpec(name: string, args: ClickHouseArgs): ClickHouseSp
         cpu: args.cpu,
         memory: args.memory,
         logLevel: args.logLevel ?? "information",
+        systemLogTtlDays: args.systemLogTtlDays ?? 7,
         adminUser: args.adminUser ?? "admin",
         readonlyUser: args.readonlyUser ?? "reader",
         ...(args.kafka ? { kafka: args.kafka } : {}),
@@ -64,8 +68,9 @@ export function clickhouseSpec(name: string, args: ClickHouseArgs): ClickHouseSp
  * ClickHouse as a StatefulSet: config.d/ and users.d/ from ConfigMaps rendered by pure functions,
  * passwords from a Secret through the environment (`from_env`), a headless Service for stable pod
  * names and a client Service, PVC templates (or emptyDir for throwaway stacks), /ping probes,
- * anti-affinity, a PodDisruptionBudget and a non-root security context. What each object holds
- * is built in `manifests.ts`; this registers them.
+ * anti-affinity, a PodDisruptionBudget, and a pod that meets Pod Security "restricted" under its
+ * own ServiceAccount with no API token. What each object holds is built in `manifests.ts`; this
+ * registers them.
  */
 export class ClickHouse extends pulumi.ComponentResource {
     /** In-cluster HTTP endpoint of the client Service. */
@@ -97,10 +102,16 @@ export class ClickHouse extends pulumi.ComponentResource {
         const maps = configMaps(spec);
         const config = new k8s.core.v1.ConfigMap(`${name}-config`, maps.config, parent);
         const users = new k8s.core.v1.ConfigMap(`${name}-users`, maps.users, parent);
+        const account = new k8s.core.v1.ServiceAccount(
+            `${name}-serviceaccount`,
+            serviceAccount(spec),
+            parent,
+        );
         const svc = services(spec);
         const headless = new k8s.core.v1.Service(`${name}-headless`, svc.headless, parent);
         const client = new k8s.core.v1.Service(`${name}-client`, svc.client, parent);
         const refs = {
+            serviceAccount: account.metadata.name,
             credentialsSecret: credentials.metadata.name,
             configMap: config.metadata.name,
             usersConfigMap: users.metadata.name,

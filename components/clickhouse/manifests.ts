@@ -16,6 +16,7 @@ import {
     renderKafkaConfig,
     renderLoggingConfig,
     renderNetworkConfig,
+    renderSystemLogConfig,
     renderUsersConfig,
 } from "./render";
 
@@ -43,6 +44,8 @@ export interface ClickHouseSpec {
     readonly cpu: pulumi.Input<string>;
     readonly memory: pulumi.Input<string>;
     readonly logLevel: LogLevel;
+    /** Days the system log tables keep; 0 leaves the image's defaults (most keep everything). */
+    readonly systemLogTtlDays: number;
     readonly adminUser: string;
     readonly readonlyUser: string;
     readonly kafka?: KafkaAccess;
@@ -50,6 +53,7 @@ export interface ClickHouseSpec {
 
 /** Names of the objects the StatefulSet refers to (Outputs once registered). */
 export interface ClickHouseRefs {
+    readonly serviceAccount: pulumi.Input<string>;
     readonly credentialsSecret: pulumi.Input<string>;
     readonly configMap: pulumi.Input<string>;
     readonly usersConfigMap: pulumi.Input<string>;
@@ -87,6 +91,8 @@ export function configFiles(spec: ClickHouseSpec): Record<string, string> {
         "network.xml": renderNetworkConfig(),
         "logging.xml": renderLoggingConfig(spec.logLevel),
     };
+    if (spec.systemLogTtlDays > 0)
+        files["system-logs.xml"] = renderSystemLogConfig(spec.systemLogTtlDays);
     const kafka = spec.kafka;
     if (kafka) {
         // The CA Secret is mounted whole at KAFKA_CA_DIR: its key is the file name.
@@ -111,6 +117,14 @@ export function configMaps(spec: ClickHouseSpec): {
     };
 }
 
+/**
+ * The pods' own identity, so no other workload's RBAC grants reach them. ClickHouse never calls
+ * the Kubernetes API, so no token is mounted.
+ */
+export function serviceAccount(spec: ClickHouseSpec): k8s.core.v1.ServiceAccountArgs {
+    return { metadata: metadata(spec, spec.name), automountServiceAccountToken: false };
+}
+
 /** The headless Service (stable pod names) and the client Service. */
 export function services(spec: ClickHouseSpec): {
     headless: k8s.core.v1.ServiceArgs;
@@ -119,7 +133,6 @@ export function services(spec: ClickHouseSpec): {
     const selector = clickhouseLabels(spec.name);
     const http = { name: "http", port: PORTS.http, targetPort: "http" };
     const native = { name: "native", port: PORTS.native, targetPort: "native" };
-    const interserver = { name: "interserver", port: PORTS.interserver, targetPort: "interserver" };
     return {
         headless: {
             metadata: metadata(spec, `${spec.name}-headless`),
@@ -127,7 +140,7 @@ export function services(spec: ClickHouseSpec): {
                 clusterIP: "None",
                 publishNotReadyAddresses: true,
                 selector,
-                ports: [http, native, interserver],
+                ports: [http, native],
             },
         },
         client: {
@@ -179,10 +192,47 @@ export function statefulSet(
     };
 }
 
+/** The image's `clickhouse` user and group. */
+const CLICKHOUSE_UID = 101;
+
+/**
+ * Pod Security "restricted": non-root as the image's own user (the data volume is made its
+ * group's by fsGroup), the runtime's default seccomp filter.
+ */
+export const POD_SECURITY_CONTEXT: k8s.types.input.core.v1.PodSecurityContext = {
+    runAsNonRoot: true,
+    runAsUser: CLICKHOUSE_UID,
+    runAsGroup: CLICKHOUSE_UID,
+    fsGroup: CLICKHOUSE_UID,
+    seccompProfile: { type: "RuntimeDefault" },
+};
+
+/** No privilege gain, no capabilities, nothing written outside the mounted volumes. */
+export const CONTAINER_SECURITY_CONTEXT: k8s.types.input.core.v1.SecurityContext = {
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ["ALL"] },
+    readOnlyRootFilesystem: true,
+};
+
+/**
+ * Writable folders outside the data volume, as emptyDirs under a read-only root. /tmp: the
+ * image's entrypoint copies users.xml there at every start (before it looks at
+ * CLICKHOUSE_SKIP_USER_SETUP). /var/log/clickhouse-server: logs go to the console (logging.xml),
+ * but the entrypoint creates the log folder the config names, so a config that logs to files
+ * again does not stop the pod. Everything else ClickHouse writes (tmp_path, user_files,
+ * preprocessed_configs, access) lies under /var/lib/clickhouse.
+ */
+export const SCRATCH_DIRS = [
+    { name: "tmp", mountPath: "/tmp", sizeLimit: "256Mi" },
+    { name: "logs", mountPath: "/var/log/clickhouse-server", sizeLimit: "256Mi" },
+] as const;
+
 function podSpec(spec: ClickHouseSpec, refs: ClickHouseRefs): k8s.types.input.core.v1.PodSpec {
     const labels = clickhouseLabels(spec.name);
     return {
-        securityContext: { runAsNonRoot: true, runAsUser: 101, runAsGroup: 101, fsGroup: 101 },
+        serviceAccountName: refs.serviceAccount,
+        automountServiceAccountToken: false,
+        securityContext: POD_SECURITY_CONTEXT,
         terminationGracePeriodSeconds: 60,
         affinity: {
             podAntiAffinity: {
@@ -215,7 +265,6 @@ function container(spec: ClickHouseSpec, refs: ClickHouseRefs): k8s.types.input.
         ports: [
             { name: "http", containerPort: PORTS.http },
             { name: "native", containerPort: PORTS.native },
-            { name: "interserver", containerPort: PORTS.interserver },
         ],
         env: env(spec, refs),
         volumeMounts: volumeMounts(spec),
@@ -226,7 +275,7 @@ function container(spec: ClickHouseSpec, refs: ClickHouseRefs): k8s.types.input.
         startupProbe: probe(5, 60),
         readinessProbe: probe(10, 3),
         livenessProbe: probe(20, 6),
-        securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+        securityContext: CONTAINER_SECURITY_CONTEXT,
     };
 }
 
@@ -255,6 +304,8 @@ function volumes(spec: ClickHouseSpec, refs: ClickHouseRefs): k8s.types.input.co
     const ca = spec.kafka?.caSecret;
     if (ca) list.push({ name: "kafka-ca", secret: { secretName: ca.name } });
     if (spec.storage.ephemeral) list.push({ name: "data", emptyDir: {} });
+    for (const dir of SCRATCH_DIRS)
+        list.push({ name: dir.name, emptyDir: { sizeLimit: dir.sizeLimit } });
     return list;
 }
 
@@ -266,6 +317,7 @@ function volumeMounts(spec: ClickHouseSpec): k8s.types.input.core.v1.VolumeMount
     ];
     if (spec.kafka?.caSecret)
         mounts.push({ name: "kafka-ca", mountPath: KAFKA_CA_DIR, readOnly: true });
+    for (const dir of SCRATCH_DIRS) mounts.push({ name: dir.name, mountPath: dir.mountPath });
     return mounts;
 }
 

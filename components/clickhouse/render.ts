@@ -12,7 +12,42 @@ export const ENV = {
     kafkaSaslPassword: "KAFKA_SASL_PASSWORD",
 } as const;
 
-export const PORTS = { http: 8123, native: 9000, interserver: 9009 } as const;
+/**
+ * The listeners the pod opens. Interserver (9009) is left out while nothing replicates (the
+ * config refuses clickhouseReplicas > 1): an open interserver port without credentials serves
+ * any part to whoever asks.
+ */
+export const PORTS = { http: 8123, native: 9000 } as const;
+
+/**
+ * Listeners the image's config.xml opens that nothing here uses: MySQL and PostgreSQL wire
+ * protocols, and interserver replication.
+ */
+export const REMOVED_LISTENERS = [
+    "mysql_port",
+    "postgresql_port",
+    "interserver_http_port",
+] as const;
+
+/**
+ * System log tables that grow on the data volume: those the image's config.xml (ClickHouse's
+ * programs/server/config.xml) enables, each with an `event_date` column. A section named here
+ * that config.xml does not declare would switch that log on, so newer or optional logs stay out.
+ */
+export const SYSTEM_LOG_TABLES = [
+    "query_log",
+    "query_thread_log",
+    "query_views_log",
+    "part_log",
+    "trace_log",
+    "text_log",
+    "metric_log",
+    "asynchronous_metric_log",
+    "error_log",
+    "processors_profile_log",
+    "asynchronous_insert_log",
+    "backup_log",
+] as const;
 
 /** Where the Kafka cluster CA certificate is mounted when the Kafka client uses TLS. */
 export const KAFKA_CA_DIR = "/etc/clickhouse-server/kafka-ca";
@@ -76,7 +111,7 @@ function document(comment: string, root: Node): string {
     return `<?xml version="1.0"?>\n<!-- ${comment.replace(/--/g, "- -")} -->\n${serialise(root)}\n`;
 }
 
-/** config.d/network.xml: listen on every interface, fixed ports, no interserver exposure beyond the pod network. */
+/** config.d/network.xml: listen on every interface, HTTP and native only; the image's other listeners removed. */
 export function renderNetworkConfig(): string {
     return document(
         "Managed by kafka-clickhouse-stack: listeners and ports.",
@@ -86,9 +121,27 @@ export function renderNetworkConfig(): string {
             el("listen_try", ["1"]),
             el("http_port", [String(PORTS.http)]),
             el("tcp_port", [String(PORTS.native)]),
-            el("interserver_http_port", [String(PORTS.interserver)]),
+            ...REMOVED_LISTENERS.map((port) => el(port, [], { remove: "remove" })),
             el("max_connections", ["1024"]),
         ]),
+    );
+}
+
+/**
+ * config.d/system-logs.xml: a TTL on every system log table, so query, trace and metric logs do
+ * not fill the data volume. ClickHouse recreates a log table whose TTL changed (the old one is
+ * renamed to `<table>_<n>` and kept), so a change of `days` takes effect at the next restart.
+ */
+export function renderSystemLogConfig(days: number): string {
+    if (!Number.isInteger(days) || days < 1)
+        throw new Error(`system log TTL must be a whole number of days >= 1, got ${days}`);
+    const ttl = `event_date + INTERVAL ${days} DAY DELETE`;
+    return document(
+        `Managed by kafka-clickhouse-stack: system log tables keep ${days} days.`,
+        el(
+            "clickhouse",
+            SYSTEM_LOG_TABLES.map((table) => el(table, [el("ttl", [ttl])])),
+        ),
     );
 }
 

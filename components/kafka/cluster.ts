@@ -5,10 +5,12 @@ import type { StreamSpec } from "../../schemas/model";
 import { SECRET_KEYS, VERSION_DEFAULTS, consumerGroupsToAuthorize } from "../../schemas/naming";
 import { KAFKA_USERNAME_KEY, type KafkaEndpoint } from "./endpoint";
 import {
+    type ControllerSizing,
     JMX_EXPORTER_RULES,
     type StrimziManifest,
     LISTENERS,
     kafkaCr,
+    kraftMetadataVersion,
     kafkaTopicCr,
     kafkaUserCr,
     nodePools,
@@ -29,6 +31,13 @@ export interface KafkaClusterArgs {
         { ephemeral: true } | { ephemeral: false; size: string; storageClass: string };
     readonly brokerCpu: string;
     readonly brokerMemory: string;
+    /** Dedicated controllers' CPU, memory and volume size. @default the brokers' */
+    readonly controllerSizing?: ControllerSizing;
+    /**
+     * KRaft metadata version, pinned so a version bump never raises it unasked.
+     * @default the one `version` starts with (KRAFT_METADATA_VERSIONS)
+     */
+    readonly metadataVersion?: string;
     /** Add a plain (SCRAM, no TLS) internal listener. @default false */
     readonly plainListener?: boolean;
     /** Prometheus JMX exporter. @default false */
@@ -133,7 +142,7 @@ export class KafkaCluster extends pulumi.ComponentResource {
             cpu: args.brokerCpu,
             memory: args.brokerMemory,
         };
-        for (const manifest of nodePools(poolBase, sizing)) {
+        for (const manifest of nodePools(poolBase, sizing, args.controllerSizing)) {
             const pool = `${name}-pool-${manifest.metadata.name}`;
             dependsOn.push(
                 new k8s.apiextensions.CustomResource(
@@ -144,10 +153,19 @@ export class KafkaCluster extends pulumi.ComponentResource {
             );
         }
         // The pools carry no readiness gate, so the Kafka CR is never held back by them.
+        const version = args.version ?? VERSION_DEFAULTS.kafka;
+        const metadataVersion = args.metadataVersion ?? kraftMetadataVersion(version);
+        if (metadataVersion === undefined) {
+            throw new pulumi.ResourceError(
+                `no KRaft metadata version is known for Kafka ${version}; set metadataVersion (e.g. ${kraftMetadataVersion(VERSION_DEFAULTS.kafka)})`,
+                this,
+            );
+        }
         const manifest = kafkaCr({
             name: cluster,
             namespace: "",
-            version: args.version ?? VERSION_DEFAULTS.kafka,
+            version,
+            metadataVersion,
             brokers: args.brokers,
             plainListener: args.plainListener ?? false,
             metricsConfigMap,

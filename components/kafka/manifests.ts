@@ -42,10 +42,47 @@ export function replicationFor(brokers: number): {
     return { replicationFactor, minInsyncReplicas: Math.max(1, replicationFactor - 1) };
 }
 
+/**
+ * The KRaft metadata version of each Kafka release line, as Strimzi's kafka-versions.yaml sets
+ * it for the versions Strimzi 1.2 runs. Pinned in the Kafka CR: left unset, Strimzi raises it
+ * with every version bump, and a raised metadata version cannot be lowered again, so a Kafka
+ * upgrade could no longer be rolled back.
+ */
+export const KRAFT_METADATA_VERSIONS: Readonly<Record<string, string>> = {
+    "4.2": "4.2-IV1",
+    "4.3": "4.3-IV0",
+};
+
+/** The metadata version a Kafka version starts with; undefined for a release line not listed. */
+export function kraftMetadataVersion(kafkaVersion: string): string | undefined {
+    const line = /^(\d+\.\d+)\./.exec(kafkaVersion)?.[1];
+    return line === undefined ? undefined : KRAFT_METADATA_VERSIONS[line];
+}
+
+/** The release line (`major.minor`) of a Kafka or metadata version, for ordering them. */
+export function releaseLine(version: string): [number, number] | undefined {
+    const m = /^(\d+)\.(\d+)/.exec(version);
+    return m ? [Number(m[1]), Number(m[2])] : undefined;
+}
+
+/**
+ * What Pod Security "restricted" asks of every Strimzi container, set in the CRs' templates
+ * rather than left to the operator's pod security provider (by default "baseline"): the
+ * namespace enforces "restricted", whichever operator reconciles the cluster.
+ */
+export const RESTRICTED_CONTAINER_SECURITY = {
+    allowPrivilegeEscalation: false,
+    runAsNonRoot: true,
+    seccompProfile: { type: "RuntimeDefault" },
+    capabilities: { drop: ["ALL"] },
+};
+
 export interface KafkaCrArgs {
     readonly name: string;
     readonly namespace: string;
     readonly version: string;
+    /** KRaft metadata version (`spec.kafka.metadataVersion`). */
+    readonly metadataVersion: string;
     readonly brokers: number;
     readonly plainListener: boolean;
     readonly metricsConfigMap?: { name: string; key: string };
@@ -113,6 +150,7 @@ export function kafkaCr(args: KafkaCrArgs): StrimziManifest {
     }
     const kafka: Record<string, unknown> = {
         version: args.version,
+        metadataVersion: args.metadataVersion,
         listeners,
         authorization: { type: "simple" },
         config: {
@@ -144,11 +182,28 @@ export function kafkaCr(args: KafkaCrArgs): StrimziManifest {
             ...readinessAnnotations("Kafka", args.waitForReady),
         },
         spec: {
-            kafka,
-            entityOperator: { topicOperator: {}, userOperator: {} },
+            kafka: { ...kafka, template: KAFKA_POD_TEMPLATE },
+            entityOperator: {
+                topicOperator: {},
+                userOperator: {},
+                template: {
+                    topicOperatorContainer: { securityContext: RESTRICTED_CONTAINER_SECURITY },
+                    userOperatorContainer: { securityContext: RESTRICTED_CONTAINER_SECURITY },
+                },
+            },
         },
     };
 }
+
+/**
+ * The Kafka pods' template. A pod security context given here replaces the one Strimzi would
+ * make, so it keeps Strimzi's `fsGroup: 0`: the Kafka image's user writes its volumes through
+ * group 0.
+ */
+const KAFKA_POD_TEMPLATE = {
+    pod: { securityContext: { fsGroup: 0 } },
+    kafkaContainer: { securityContext: RESTRICTED_CONTAINER_SECURITY },
+};
 
 export interface NodePoolArgs {
     readonly name: string;
@@ -194,10 +249,22 @@ export function nodePoolCr(args: NodePoolArgs): StrimziManifest {
     };
 }
 
-/** Node pools for a sizing: dual-role nodes when there are no dedicated controllers. */
+/** What a dedicated controller gets instead of the brokers' CPU, memory and volume size. */
+export interface ControllerSizing {
+    readonly cpu: string;
+    readonly memory: string;
+    /** Volume size; ignored with ephemeral storage. */
+    readonly storageSize: string;
+}
+
+/**
+ * Node pools for a sizing: dual-role nodes when there are no dedicated controllers. Dedicated
+ * controllers hold only the metadata log, so they take `controller` sizing when given.
+ */
 export function nodePools(
     base: Omit<NodePoolArgs, "name" | "replicas" | "roles">,
     sizing: ClusterSizing,
+    controller?: ControllerSizing,
 ): StrimziManifest[] {
     if (sizing.controllers === 0) {
         return [
@@ -209,9 +276,19 @@ export function nodePools(
             }),
         ];
     }
+    const controllerBase = controller
+        ? {
+              ...base,
+              cpu: controller.cpu,
+              memory: controller.memory,
+              storage: base.storage.ephemeral
+                  ? base.storage
+                  : { ...base.storage, size: controller.storageSize },
+          }
+        : base;
     return [
         nodePoolCr({
-            ...base,
+            ...controllerBase,
             name: "controllers",
             replicas: sizing.controllers,
             roles: ["controller"],

@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { VERSION_DEFAULTS } from "../../schemas/naming";
+import { RESTRICTED_CONTAINER_SECURITY } from "./manifests";
 
 /** The Strimzi operator's Helm chart (OCI). */
 export const STRIMZI_CHART = "oci://quay.io/strimzi-helm/strimzi-kafka-operator";
@@ -65,7 +66,12 @@ export class StrimziOperator extends pulumi.ComponentResource {
                     version,
                     namespace: args.namespace,
                     skipCrds: true,
-                    values: { watchNamespaces: [], replicas: 1 },
+                    values: {
+                        watchNamespaces: [],
+                        replicas: 1,
+                        // The namespace enforces Pod Security "restricted".
+                        securityContext: RESTRICTED_CONTAINER_SECURITY,
+                    },
                     atomic: true,
                 },
                 { parent: this, dependsOn: [crds] },

@@ -68,6 +68,17 @@ export interface PipelineArgs {
 }
 
 /**
+ * Pod Security admission on the namespace the pipeline creates: pods that fail "restricted" are
+ * refused, and warned about and audited against the same level, whatever the cluster's version.
+ */
+export const POD_SECURITY_LABELS: Readonly<Record<string, string>> = Object.fromEntries(
+    ["enforce", "audit", "warn"].flatMap((mode) => [
+        [`pod-security.kubernetes.io/${mode}`, "restricted"],
+        [`pod-security.kubernetes.io/${mode}-version`, "latest"],
+    ]),
+);
+
+/**
  * The children were registered at the stack's root before this component existed: the alias
  * keeps them, and through them their own children, in stacks deployed then (no delete and
  * create of the Kafka cluster, the StatefulSet or its volumes).
@@ -134,7 +145,7 @@ export class KafkaClickHousePipeline extends pulumi.ComponentResource {
         if (!(args.createNamespace ?? true)) return pulumi.output(args.namespace);
         return new k8s.core.v1.Namespace(
             "namespace",
-            { metadata: { name: args.namespace } },
+            { metadata: { name: args.namespace, labels: POD_SECURITY_LABELS } },
             // Deleting the namespace deletes every PVC in it.
             this.child({ protect: args.protectData ?? false }),
         ).metadata.name;

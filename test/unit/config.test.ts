@@ -3,6 +3,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import { ConfigError, configSchema, destructiveAllowance, parseConfig } from "../../infra/config";
+import { kraftMetadataVersion } from "../../components/kafka/manifests";
+import { VERSION_DEFAULTS } from "../../schemas/naming";
 import { GENERATED } from "../../scripts/generate";
 import { ROOT, stackFileConfig } from "./mocks";
 
@@ -26,6 +28,34 @@ describe("stack config", () => {
         assert.equal(prod.kafkaBrokers, 3);
         assert.equal(prod.kafkaControllers, 3);
         assert.equal(prod.clickhouseImage, "clickhouse/clickhouse-server:26.3.9");
+        assert.equal(prod.kafkaMetadataVersion, "4.3-IV0");
+        assert.equal(prod.clickhouseSystemLogTtlDays, 7);
+    });
+
+    it("prod sizes its controllers below its brokers", () => {
+        const prod = parseConfig(stackFileConfig("prod"), "prod");
+        const bytes = (q: string) => Number(q.replace(/Gi$/, "")) * 2 ** 30;
+        const cores = (q: string) => (q.endsWith("m") ? Number(q.slice(0, -1)) / 1000 : Number(q));
+        assert.ok(cores(prod.kafkaControllerCpu) < cores(prod.kafkaBrokerCpu));
+        assert.ok(bytes(prod.kafkaControllerMemory) < bytes(prod.kafkaBrokerMemory));
+        assert.ok(bytes(prod.kafkaControllerStorageSize) < bytes(prod.kafkaStorageSize));
+    });
+
+    it("the default metadata version is the one the default Kafka version starts with", () => {
+        const cfg = parseConfig({}, "dev");
+        assert.equal(cfg.kafkaVersion, VERSION_DEFAULTS.kafka);
+        assert.equal(cfg.kafkaMetadataVersion, kraftMetadataVersion(VERSION_DEFAULTS.kafka));
+        assert.equal(cfg.clickhouseSystemLogTtlDays, 7);
+        assert.equal(
+            parseConfig({ clickhouseSystemLogTtlDays: "0" }, "dev").clickhouseSystemLogTtlDays,
+            0,
+        );
+        // An older metadata version under a newer Kafka is the middle of an upgrade: allowed.
+        assert.equal(
+            parseConfig({ kafkaVersion: "4.3.1", kafkaMetadataVersion: "4.2-IV1" }, "dev")
+                .kafkaMetadataVersion,
+            "4.2-IV1",
+        );
     });
 
     const cases: Array<[string, Record<string, string>, RegExp]> = [
@@ -83,6 +113,31 @@ describe("stack config", () => {
             "an unknown destructive change kind",
             { allowDestructiveChangeKinds: "ttl,dropEverything" },
             /allowDestructiveChangeKinds: a comma-separated list of dropColumn, retypeColumn, rebuildTable, dropTable, ttl \(got "ttl,dropEverything"\)/,
+        ],
+        [
+            "a negative system log TTL",
+            { clickhouseSystemLogTtlDays: "-1" },
+            /kafka-clickhouse-stack:clickhouseSystemLogTtlDays: .*>=0.* \(got "-1"\)/,
+        ],
+        [
+            "a fractional system log TTL",
+            { clickhouseSystemLogTtlDays: "1.5" },
+            /kafka-clickhouse-stack:clickhouseSystemLogTtlDays: .*int.* \(got "1.5"\)/,
+        ],
+        [
+            "a malformed metadata version",
+            { kafkaMetadataVersion: "latest" },
+            /kafkaMetadataVersion: must be a KRaft metadata version such as 4.3-IV0 \(got "latest"\)/,
+        ],
+        [
+            "a metadata version newer than the Kafka version",
+            { kafkaVersion: "4.2.0", kafkaMetadataVersion: "4.3-IV0" },
+            /kafkaMetadataVersion: 4.3-IV0 is from a later release than kafkaVersion 4.2.0; use 4.2-IV1 or lower/,
+        ],
+        [
+            "a bad controller quantity",
+            { kafkaControllerMemory: "2 GB" },
+            /kafkaControllerMemory: must be a Kubernetes quantity/,
         ],
         [
             "crd path missing",

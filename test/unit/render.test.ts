@@ -3,9 +3,11 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
     ENV,
+    SYSTEM_LOG_TABLES,
     renderKafkaConfig,
     renderLoggingConfig,
     renderNetworkConfig,
+    renderSystemLogConfig,
     renderUsersConfig,
     xmlEscape,
 } from "../../components/clickhouse/render";
@@ -29,6 +31,7 @@ describe("config.d / users.d rendering", () => {
                 caFile: "ca.crt",
             }),
             renderUsersConfig({ adminUser: "admin", readonlyUser: "reader" }),
+            renderSystemLogConfig(7),
         ];
         for (const xml of files) {
             wellFormed(xml);
@@ -96,5 +99,41 @@ describe("config.d / users.d rendering", () => {
         assert.equal(net.tcp_port, 9000);
         assert.deepEqual(net.listen_host, ["0.0.0.0", "::"]);
         assert.equal(parser.parse(renderLoggingConfig("debug")).clickhouse.logger.level, "debug");
+    });
+
+    it("network.xml removes the image's MySQL, PostgreSQL and interserver listeners", () => {
+        const net = parser.parse(renderNetworkConfig()).clickhouse;
+        for (const port of ["mysql_port", "postgresql_port", "interserver_http_port"])
+            assert.equal(net[port]?.["@remove"], "remove", port);
+        assert.deepEqual(
+            Object.keys(net)
+                .filter((k) => k.endsWith("_port"))
+                .filter((k) => net[k]["@remove"] === undefined),
+            ["http_port", "tcp_port"],
+            "the only listeners left open",
+        );
+    });
+
+    it("system-logs.xml: a DELETE TTL on every system log table", () => {
+        const ch = parser.parse(renderSystemLogConfig(14)).clickhouse;
+        assert.deepEqual(Object.keys(ch), [...SYSTEM_LOG_TABLES]);
+        for (const table of [
+            "query_log",
+            "query_thread_log",
+            "part_log",
+            "trace_log",
+            "metric_log",
+            "asynchronous_metric_log",
+            "text_log",
+            "processors_profile_log",
+        ])
+            assert.equal(ch[table]?.ttl, "event_date + INTERVAL 14 DAY DELETE", table);
+        // A TTL only: an <engine> next to it makes the server refuse to start.
+        for (const table of SYSTEM_LOG_TABLES) assert.deepEqual(Object.keys(ch[table]), ["ttl"]);
+        for (const bad of [0, -1, 1.5, Number.NaN])
+            assert.throws(
+                () => renderSystemLogConfig(bad),
+                /system log TTL must be a whole number of days >= 1/,
+            );
     });
 });

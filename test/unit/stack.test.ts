@@ -36,6 +36,7 @@ describe("stack wiring (Pulumi mocks)", () => {
             "ClickHouse credentials and the Kafka user's SCRAM secret",
         );
         assert.equal(c["kubernetes:policy/v1:PodDisruptionBudget"], 1);
+        assert.equal(c["kubernetes:core/v1:ServiceAccount"], 1, "ClickHouse's own identity");
         assert.equal(c["kubernetes:core/v1:Namespace"], 1);
         assert.equal(c["random:index/randomPassword:RandomPassword"], 3);
         assert.equal(
@@ -88,7 +89,11 @@ describe("stack wiring (Pulumi mocks)", () => {
         assert.equal(spec.kafka.config["default.replication.factor"], 1);
         assert.equal(spec.kafka.config["min.insync.replicas"], 1);
         assert.equal(spec.kafka.config["offsets.topic.replication.factor"], 1);
-        assert.deepEqual(spec.entityOperator, { topicOperator: {}, userOperator: {} });
+        assert.deepEqual(spec.entityOperator.topicOperator, {});
+        assert.deepEqual(spec.entityOperator.userOperator, {});
+        // Pinned, so a version bump never raises it unasked (it cannot be lowered again).
+        assert.equal(spec.kafka.version, "4.3.1");
+        assert.equal(spec.kafka.metadataVersion, "4.3-IV0");
         // Gated on what Strimzi 1.2 reports; node pools never (no Ready condition there).
         const waitFor = (r: Recorded) => r.inputs.metadata.annotations?.["pulumi.com/waitFor"];
         assert.equal(
@@ -115,6 +120,16 @@ describe("stack wiring (Pulumi mocks)", () => {
             ],
         );
         assert.equal(pools[1]!.inputs.spec.storage.volumes[0].class, "fast-ssd");
+        // Controllers hold the metadata log alone: their own, smaller sizing.
+        const sizing = (p: (typeof pools)[number]) => [
+            p.inputs.spec.resources.requests.cpu,
+            p.inputs.spec.resources.requests.memory,
+            p.inputs.spec.resources.limits.memory,
+            p.inputs.spec.storage.volumes[0].size,
+            p.inputs.spec.storage.volumes[0].class,
+        ];
+        assert.deepEqual(sizing(pools[0]!), ["500m", "2Gi", "2Gi", "20Gi", "fast-ssd"]);
+        assert.deepEqual(sizing(pools[1]!), ["2", "8Gi", "8Gi", "500Gi", "fast-ssd"]);
         const [kafka] = strimzi(resources, "Kafka");
         const spec = kafka!.inputs.spec;
         assert.equal(spec.kafka.listeners.length, 1, "no plain listener in prod");
@@ -209,6 +224,8 @@ describe("stack wiring (Pulumi mocks)", () => {
                 "/etc/clickhouse-server/config.d",
                 "/etc/clickhouse-server/users.d",
                 "/etc/clickhouse-server/kafka-ca",
+                "/tmp",
+                "/var/log/clickhouse-server",
             ],
         );
         assert.deepEqual(
@@ -220,6 +237,8 @@ describe("stack wiring (Pulumi mocks)", () => {
                 ["config", "configMap"],
                 ["users", "configMap"],
                 ["kafka-ca", "secret"],
+                ["tmp", "emptyDir"],
+                ["logs", "emptyDir"],
             ],
         );
         assert.equal(pod.volumes[2].secret.secretName, "events-cluster-ca-cert");
@@ -233,9 +252,13 @@ describe("stack wiring (Pulumi mocks)", () => {
         assert.deepEqual(env.KAFKA_SASL_PASSWORD.valueFrom, {
             secretKeyRef: { name: "events-clickhouse-scram", key: "password" },
         });
+        // Every rule of Pod Security "restricted" is checked in pod-security.test.ts.
         assert.equal(pod.securityContext.runAsNonRoot, true);
         assert.equal(pod.securityContext.runAsUser, 101);
         assert.equal(c.securityContext.allowPrivilegeEscalation, false);
+        assert.equal(c.securityContext.readOnlyRootFilesystem, true);
+        assert.equal(pod.serviceAccountName, "clickhouse");
+        assert.equal(pod.automountServiceAccountToken, false);
         assert.deepEqual(c.resources.requests, { cpu: "500m", memory: "2Gi" });
         assert.equal(
             pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0]
@@ -246,6 +269,93 @@ describe("stack wiring (Pulumi mocks)", () => {
         assert.equal(spec.volumeClaimTemplates[0].spec.resources.requests.storage, "10Gi");
         const [pdb] = ofType(resources, "kubernetes:policy/v1:PodDisruptionBudget");
         assert.deepEqual(pdb!.inputs.spec.selector.matchLabels, spec.selector.matchLabels);
+    });
+
+    it("ClickHouse listens, publishes and probes only HTTP and native; no MySQL, PostgreSQL or interserver", async () => {
+        const { resources } = await runStack("prod");
+        const [sts] = ofType(resources, "kubernetes:apps/v1:StatefulSet");
+        const [c] = sts!.inputs.spec.template.spec.containers;
+        const names = (ports: Array<{ name: string }>) => ports.map((p) => p.name);
+        assert.deepEqual(names(c.ports), ["http", "native"]);
+        for (const svc of ofType(resources, "kubernetes:core/v1:Service"))
+            assert.deepEqual(
+                svc.inputs.spec.ports.map((p: { port: number; targetPort: string }) => [
+                    p.port,
+                    p.targetPort,
+                ]),
+                [
+                    [8123, "http"],
+                    [9000, "native"],
+                ],
+                svc.inputs.metadata.name,
+            );
+        for (const p of ["startupProbe", "readinessProbe", "livenessProbe"])
+            assert.ok(names(c.ports).includes(c[p].httpGet.port), p);
+        const cm = ofType(resources, "kubernetes:core/v1:ConfigMap").find(
+            (m) => m.inputs.metadata.name === "clickhouse-config",
+        )!;
+        const network = cm.inputs.data["network.xml"] as string;
+        for (const port of ["mysql_port", "postgresql_port", "interserver_http_port"])
+            assert.match(network, new RegExp(`<${port} remove="remove"/>`), port);
+        assert.doesNotMatch(network, /9004|9005|9009/);
+    });
+
+    it("system log tables keep clickhouseSystemLogTtlDays (default 7); 0 leaves the image's defaults", async () => {
+        const configFiles = async (overrides: Record<string, string>) => {
+            const { resources } = await runStack("dev", overrides);
+            const cm = ofType(resources, "kubernetes:core/v1:ConfigMap").find(
+                (m) => m.inputs.metadata.name === "clickhouse-config",
+            )!;
+            const [sts] = ofType(resources, "kubernetes:apps/v1:StatefulSet");
+            const hash =
+                sts!.inputs.spec.template.metadata.annotations["kafka-clickhouse/config-hash"];
+            return { data: cm.inputs.data as Record<string, string>, hash };
+        };
+        const seven = await configFiles({});
+        assert.match(
+            seven.data["system-logs.xml"]!,
+            /<ttl>event_date \+ INTERVAL 7 DAY DELETE<\/ttl>/,
+        );
+        const thirty = await configFiles({ clickhouseSystemLogTtlDays: "30" });
+        assert.match(thirty.data["system-logs.xml"]!, /INTERVAL 30 DAY DELETE/);
+        assert.notEqual(thirty.hash, seven.hash, "a new TTL rolls the pods");
+        const none = await configFiles({ clickhouseSystemLogTtlDays: "0" });
+        assert.equal(none.data["system-logs.xml"], undefined);
+        assert.deepEqual(Object.keys(none.data).sort(), [
+            "kafka.xml",
+            "logging.xml",
+            "network.xml",
+        ]);
+    });
+
+    it("dedicated controller sizing applies to the controller pool only, and follows ephemeral storage", async () => {
+        const { resources } = await runStack("dev", {
+            kafkaBrokers: "3",
+            kafkaControllers: "3",
+            kafkaControllerCpu: "100m",
+            kafkaControllerMemory: "512Mi",
+            kafkaControllerStorageSize: "1Gi",
+        });
+        const [controllers, brokers] = strimzi(resources, "KafkaNodePool");
+        assert.deepEqual(controllers!.inputs.spec.resources, {
+            requests: { cpu: "100m", memory: "512Mi" },
+            limits: { memory: "512Mi" },
+        });
+        assert.equal(controllers!.inputs.spec.storage.volumes[0].size, "1Gi");
+        assert.deepEqual(brokers!.inputs.spec.resources.requests, { cpu: "250m", memory: "1Gi" });
+        assert.equal(brokers!.inputs.spec.storage.volumes[0].size, "5Gi");
+        const ephemeral = await runStack("prod", { kafkaEphemeralStorage: "true" });
+        for (const pool of strimzi(ephemeral.resources, "KafkaNodePool"))
+            assert.equal(pool.inputs.spec.storage.volumes[0].type, "ephemeral");
+    });
+
+    it("kafkaMetadataVersion pins the Kafka CR's metadataVersion", async () => {
+        const { resources } = await runStack("dev", {
+            kafkaVersion: "4.3.1",
+            kafkaMetadataVersion: "4.2-IV1",
+        });
+        const [kafka] = strimzi(resources, "Kafka");
+        assert.equal(kafka!.inputs.spec.kafka.metadataVersion, "4.2-IV1");
     });
 
     it("ephemeral storage swaps PVC templates for emptyDir", async () => {
