@@ -15,6 +15,7 @@ import {
     PlanOptions,
     PlannedStatement,
     StreamPlan,
+    buildDesired,
     canonicalRequests,
     describePlan,
     placeholderFor,
@@ -151,15 +152,16 @@ export async function planFromServer(
     options: PlanOptions,
     desired?: Desired,
 ): Promise<ServerPlan> {
+    const d = desired ?? buildDesired(spec, options);
     const [actual, previous, canonicalForms] = await Promise.all([
         readStreamState(client, options.database, spec.name),
         spec.renamedFrom !== undefined
             ? readStreamState(client, options.database, spec.renamedFrom)
             : undefined,
-        canonicalize(client, canonicalRequests(spec, options, desired)),
+        canonicalize(client, canonicalRequests(spec, options, d)),
     ]);
     return {
-        plan: planStream(spec, actual, { ...options, canonicalForms }, previous, desired),
+        plan: planStream(spec, actual, { ...options, canonicalForms }, previous, d),
         actual,
         previous,
         canonicalForms,

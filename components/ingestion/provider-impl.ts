@@ -34,13 +34,14 @@ import { readStreamState, summarizeState, type StateSummary } from "./introspect
 import {
     DESTRUCTIVE_CHANGES,
     DestructiveChangeRefusedError,
-    canonicalRequests,
+    buildDesired,
     describePlan,
     formatStatement,
     planDrop,
     planStream,
     statementIdentity,
     unparsableFragments,
+    type Desired,
     type PlanOptions,
     type StreamPlan,
 } from "./planner";
@@ -223,8 +224,9 @@ async function previewOnServer(
     client: OpenedClient["client"],
     spec: StreamSpec,
     options: PlanOptions,
+    desired: Desired,
 ): Promise<ServerPreview> {
-    const planned = await planFromServer(client, spec, options);
+    const planned = await planFromServer(client, spec, options, desired);
     const measured = await measureImpact(client, planned.plan);
     const unparsable = unparsableFragments(planned.canonicalForms);
     const rehearsal =
@@ -246,12 +248,13 @@ async function preview(
     connection: ConnectionSpec,
     spec: StreamSpec,
     options: PlanOptions,
+    desired: Desired,
     olds: Partial<StreamIngestionInputs>,
 ): Promise<Preview> {
     let server: ServerPreview;
     try {
         server = await withClient(connection, ({ client }) =>
-            previewOnServer(client, spec, options),
+            previewOnServer(client, spec, options, desired),
         );
     } catch (e) {
         if (e instanceof SqlInputError)
@@ -261,7 +264,7 @@ async function preview(
         if (olds && olds.database !== undefined) return { deferred: firstLine(e) };
         // A new resource whose server does not exist yet (created in the same deployment).
         return {
-            plan: planStream(spec, undefined, options),
+            plan: planStream(spec, undefined, options, undefined, desired),
             notes: [
                 "ClickHouse was not reachable during preview; this plan assumes none of the stream's objects exist",
             ],
@@ -350,14 +353,20 @@ async function check(
         };
     }
     const options = planOptions(inputs, olds as Partial<StreamIngestionOutputs>);
+    let desired: Desired;
     try {
-        canonicalRequests(spec, options); // what the planner renders, checked before connecting
+        // What the planner renders, checked before connecting; built once for the whole check.
+        desired = buildDesired(spec, options);
     } catch (e) {
         if (e instanceof SqlInputError)
             return { inputs: news, failures: [{ property: "stream", reason: e.message }] };
         throw e;
     }
-    return checkResult(news, inputs, await preview(inputs.connection, spec, options, olds));
+    return checkResult(
+        news,
+        inputs,
+        await preview(inputs.connection, spec, options, desired, olds),
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
