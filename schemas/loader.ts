@@ -17,7 +17,8 @@ import {
 import { LoadedStream, StreamSpec, streamSchema } from "./model";
 import { sourceProblems } from "./sources";
 import { ExprField, parseExpression } from "./expr";
-import { SqlInputError, parseType } from "./sql";
+import { SqlInputError } from "./sql";
+import { parseType } from "./types";
 
 /** The directory holding the shipped stream files. */
 export const DEFAULT_STREAMS_DIR = path.join(__dirname, "streams");

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { ColumnSpec, StreamSpec } from "./model";
 import { parseSourcePath } from "./sources";
-import { ChType, parseType } from "./sql";
+import { ChType, parseType } from "./types";
 
 /**
  * Realistic sample messages for a stream, derived from its column types: what the sandbox

@@ -20,7 +20,8 @@
  * the Kafka table's name: a SELECT alias equal to a column name would otherwise shadow it.
  */
 import type { ColumnSpec, StreamSpec } from "./model";
-import { ChType, SqlInputError, parseType, quoteIdent, quoteString } from "./sql";
+import { SqlInputError, quoteIdent, quoteString } from "./sql";
+import { ChType, parseType } from "./types";
 
 /** The format setting that makes a String column hold an object's raw JSON text. */
 export const OBJECTS_AS_STRINGS = "input_format_json_read_objects_as_strings";

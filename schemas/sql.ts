@@ -69,10 +69,6 @@ export function tokenize(input: string): Token[] {
     return tokens;
 }
 
-// ClickHouse data types live in ./types (parser, canonical spelling, engine rules).
-export { parseType, timeZonesOf } from "./types";
-export type { ChType } from "./types";
-
 /** Quotes an identifier for ClickHouse (backticks, with backslash and backtick escaped). */
 export function quoteIdent(name: string): string {
     return "`" + name.replace(/\\/g, "\\\\").replace(/`/g, "\\`") + "`";

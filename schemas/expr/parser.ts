@@ -3,7 +3,8 @@
  * descent over the lexer's tokens, one method per precedence level, each error naming the token
  * and the fix.
  */
-import { ChType, parseType, quoteString } from "../sql";
+import { quoteString } from "../sql";
+import { ChType, parseType } from "../types";
 import {
     ArithOp,
     CompareOp,

@@ -2,7 +2,7 @@
  * The TTL shape check: a ttl must be a Date or DateTime expression, such as a Date/DateTime column
  * plus an interval, or ClickHouse refuses the table.
  */
-import { parseType } from "../sql";
+import { parseType } from "../types";
 import { Expr } from "./ast";
 import { DATE_FUNCTIONS } from "./functions";
 import { fail } from "./lexer";

@@ -6,7 +6,8 @@
  */
 import fc from "fast-check";
 import { Expr, FUNCTIONS, LiteralExpr, renderExpression } from "../../schemas/expr";
-import { parseType, quoteIdent, quoteString } from "../../schemas/sql";
+import { quoteIdent, quoteString } from "../../schemas/sql";
+import { parseType } from "../../schemas/types";
 
 /** A stream's columns for generated expressions; `end` and `select` need quoting. */
 export const COLUMNS: ReadonlyArray<{ name: string; type: string }> = [
