@@ -22,6 +22,9 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { claimEngine, releaseEngine } from "../../schemas/engine";
+import { ConnectionError, type KubeconfigSource } from "./connection-errors";
+
+export { ConnectionError, type KubeconfigSource } from "./connection-errors";
 
 /** Kubernetes access (kubeconfig, Secrets, port-forward), loaded when a connection needs it. */
 const kube = () => require("./kube") as typeof import("./kube");
@@ -44,13 +47,6 @@ export type SecretSource =
               readonly key: string;
           };
       };
-
-/** Where a kubeconfig comes from. @default `$KUBECONFIG`, else `~/.kube/config`, else in-cluster */
-export type KubeconfigSource =
-    | { readonly fromConfig: string }
-    | { readonly fromEnv: string }
-    | { readonly fromFile: string }
-    | { readonly inCluster: true };
 
 export interface HttpConnection {
     readonly kind: "http";
@@ -106,19 +102,6 @@ export interface OpenedClient {
     /** Where the client points, for messages (never contains credentials). */
     readonly describe: string;
     close(): Promise<void>;
-}
-
-export class ConnectionError extends Error {
-    /**
-     * True when the stack's own settings are at fault (a missing stack secret or environment
-     * variable): waiting will not help, unlike a server or Secret that does not exist yet.
-     */
-    readonly configProblem: boolean;
-    constructor(message: string, options?: { cause?: unknown; configProblem?: boolean }) {
-        super(message, options);
-        this.name = "ConnectionError";
-        this.configProblem = options?.configProblem ?? false;
-    }
 }
 
 const NAME_1123 = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;

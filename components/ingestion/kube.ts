@@ -17,7 +17,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { PassThrough, type Readable, Writable } from "node:stream";
-import { ConnectionError, type KubeconfigSource } from "./connection";
+import { ConnectionError, type KubeconfigSource } from "./connection-errors";
 
 const k8s = () => require("@kubernetes/client-node") as typeof import("@kubernetes/client-node");
 
