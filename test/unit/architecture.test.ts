@@ -1,5 +1,5 @@
 /**
- * The product's modules import one way: no module reaches itself through its imports, so a
+ * The modules outside test/ import one way: no module reaches itself through its imports, so a
  * column's way from the stream file to the SQL statement (loader -> desired state -> plan ->
  * statement, with introspect reading the live state beside it) never returns to a module it
  * already left. Type-only imports count too: they tie the modules' shapes together just the same.
@@ -11,7 +11,7 @@ import { describe, it } from "node:test";
 import ts from "typescript";
 import { ROOT } from "./mocks";
 
-const PRODUCT = ["components", "schemas", "infra"];
+const PRODUCT = ["components", "schemas", "infra", "runtime", "scripts", "bench"];
 
 function sourceFiles(dir: string): string[] {
     return (fs.readdirSync(path.join(ROOT, dir), { recursive: true }) as string[])
