@@ -28,6 +28,7 @@ const PROGRAM = {
     project: "kcs-pipeline-consumer",
 };
 const COMPONENT_TYPE = "kafka-clickhouse:pipeline:Pipeline";
+const INGESTION_TYPE = "pulumi-nodejs:dynamic/ingestion:StreamIngestion";
 const log = (line: string) => process.stderr.write(`[component] ${line}\n`);
 const quiet = () => undefined;
 
@@ -95,7 +96,10 @@ describe(
                 rootLayout.some((r) => r.type === "kubernetes:apps/v1:StatefulSet"),
                 "the ClickHouse StatefulSet is in the state",
             );
-            assert.ok(rootLayout.some((r) => r.type.startsWith("pulumi-nodejs:dynamic:")));
+            assert.ok(
+                rootLayout.some((r) => r.type === INGESTION_TYPE),
+                `no stream ingestion among ${rootLayout.map((r) => r.type)}`,
+            );
             assert.ok(!rootLayout.some((r) => r.type === COMPONENT_TYPE));
             log(`root layout: ${rootLayout.length} objects`);
         });
@@ -105,8 +109,20 @@ describe(
             const preview = await stack.preview({ diff: true, onOutput: quiet });
             const changes = preview.changeSummary;
             log(`preview of the move: ${JSON.stringify(changes)}`);
+            log(
+                preview.stdout
+                    .split("\n")
+                    .filter((l) => /^\s*[~+-]/.test(l))
+                    .join("\n"),
+            );
             // The component is the one new object; every child is the same object under a new parent.
             assert.equal(changes.create, 1, JSON.stringify(changes));
+            // The namespace gains the Pod Security labels the component sets; nothing else changes.
+            const updated = preview.stdout
+                .split("\n")
+                .filter((l) => l.includes("(update)"))
+                .map((l) => l.trim());
+            assert.deepEqual(updated, ["~ kubernetes:core/v1:Namespace: (update)"]);
             for (const op of ["delete", "replace", "create-replacement", "delete-replaced"])
                 assert.equal(
                     changes[op as keyof typeof changes] ?? 0,
