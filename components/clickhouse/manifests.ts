@@ -102,18 +102,21 @@ export function configFiles(spec: ClickHouseSpec): Record<string, string> {
     return files;
 }
 
-/** config.d/ and users.d/ as ConfigMaps. */
+/**
+ * config.d/ and users.d/ as ConfigMaps, named by Pulumi (`<name>-config-<suffix>`). The Kubernetes
+ * provider replaces a ConfigMap whose data changes; under a fixed name that replacement must delete
+ * first, and Pulumi then deletes and recreates the StatefulSet that mounts it (pods down, volumes
+ * detached). Under a new name the new ConfigMap comes first and the StatefulSet rolls onto it.
+ */
 export function configMaps(spec: ClickHouseSpec): {
     config: k8s.core.v1.ConfigMapArgs;
     users: k8s.core.v1.ConfigMapArgs;
 } {
     const users = { adminUser: spec.adminUser, readonlyUser: spec.readonlyUser };
+    const generated = { namespace: spec.namespace, labels: clickhouseLabels(spec.name) };
     return {
-        config: { metadata: metadata(spec, `${spec.name}-config`), data: configFiles(spec) },
-        users: {
-            metadata: metadata(spec, `${spec.name}-users`),
-            data: { "users.xml": renderUsersConfig(users) },
-        },
+        config: { metadata: generated, data: configFiles(spec) },
+        users: { metadata: generated, data: { "users.xml": renderUsersConfig(users) } },
     };
 }
 

@@ -160,5 +160,24 @@ describe(
             for (const [stream, statements] of Object.entries(plans))
                 assert.deepEqual(statements, [], stream);
         });
+
+        it("4. a ClickHouse config change rolls the StatefulSet: nothing holding data is replaced", async () => {
+            await stack.setConfig("clickhouseLogLevel", { value: "debug" });
+            const preview = await stack.preview({ diff: true, onOutput: quiet });
+            const steps = (op: string) =>
+                preview.stdout
+                    .split("\n")
+                    .filter((l) => l.includes(`(${op})`))
+                    .map((l) => l.trim().replace(/^[-+~ ]+/, ""));
+            log(`preview of the config change: ${JSON.stringify(preview.changeSummary)}`);
+            // The new config.d is a new ConfigMap (the provider replaces ConfigMaps whose data
+            // changes); it is created before the old one goes, so the StatefulSet only updates.
+            assert.deepEqual(steps("replace"), ["kubernetes:core/v1:ConfigMap: (replace)"]);
+            assert.deepEqual(steps("update"), ["kubernetes:apps/v1:StatefulSet: (update)"]);
+            assert.deepEqual(steps("delete"), []);
+            const result = await stack.up({ onOutput: quiet });
+            assert.equal(result.summary.result, "succeeded");
+            assert.equal(result.summary.resourceChanges?.replace, 1);
+        });
     },
 );

@@ -195,9 +195,12 @@ describe(
             const configMaps = (
                 await kubectlJson(kube, "-n", namespace, "get", "configmaps")
             ).items.map((c) => c.metadata.name);
-            assert.ok(
-                configMaps.includes("clickhouse-config") && configMaps.includes("clickhouse-users"),
-            );
+            // Named by Pulumi: `<logical name>-<suffix>`.
+            for (const prefix of ["clickhouse-config-", "clickhouse-users-"])
+                assert.ok(
+                    configMaps.some((n) => n.startsWith(prefix)),
+                    `${prefix}*: ${configMaps}`,
+                );
             const secrets = (await kubectlJson(kube, "-n", namespace, "get", "secrets")).items.map(
                 (s) => s.metadata.name,
             );

@@ -209,6 +209,24 @@ describe("stack wiring (Pulumi mocks)", () => {
         assert.ok(scram, "the SCRAM secret exists under the referenced name");
     });
 
+    it("ClickHouse ConfigMaps are named by Pulumi and mounted by their generated names", async () => {
+        // A fixed name makes a config change delete the ConfigMap first, and with it the
+        // StatefulSet that mounts it; a generated name lets the StatefulSet roll instead.
+        const { resources } = await runStack("dev");
+        const maps = ofType(resources, "kubernetes:core/v1:ConfigMap");
+        for (const logical of ["clickhouse-config", "clickhouse-users"]) {
+            const m = maps.find((r) => r.name === logical);
+            assert.ok(m, logical);
+            assert.equal(m.inputs.metadata.name, undefined, `${logical} has a fixed name`);
+        }
+        const [sts] = ofType(resources, "kubernetes:apps/v1:StatefulSet");
+        const mounted = (sts!.inputs.spec.template.spec.volumes as Record<string, any>[])
+            .filter((v) => v.configMap)
+            .map((v) => v.configMap.name);
+        // The mocks name an unnamed object `<logical name>-generated`, as Pulumi adds a suffix.
+        assert.deepEqual(mounted, ["clickhouse-config-generated", "clickhouse-users-generated"]);
+    });
+
     it("ClickHouse StatefulSet: volumes and mounts, probes, secret env, security context, PVCs", async () => {
         const { resources } = await runStack("dev");
         const [sts] = ofType(resources, "kubernetes:apps/v1:StatefulSet");
@@ -292,7 +310,7 @@ describe("stack wiring (Pulumi mocks)", () => {
         for (const p of ["startupProbe", "readinessProbe", "livenessProbe"])
             assert.ok(names(c.ports).includes(c[p].httpGet.port), p);
         const cm = ofType(resources, "kubernetes:core/v1:ConfigMap").find(
-            (m) => m.inputs.metadata.name === "clickhouse-config",
+            (m) => m.name === "clickhouse-config",
         )!;
         const network = cm.inputs.data["network.xml"] as string;
         for (const port of ["mysql_port", "postgresql_port", "interserver_http_port"])
@@ -304,7 +322,7 @@ describe("stack wiring (Pulumi mocks)", () => {
         const configFiles = async (overrides: Record<string, string>) => {
             const { resources } = await runStack("dev", overrides);
             const cm = ofType(resources, "kubernetes:core/v1:ConfigMap").find(
-                (m) => m.inputs.metadata.name === "clickhouse-config",
+                (m) => m.name === "clickhouse-config",
             )!;
             const [sts] = ofType(resources, "kubernetes:apps/v1:StatefulSet");
             const hash =
@@ -482,7 +500,7 @@ describe("stack wiring (Pulumi mocks)", () => {
         assert.equal(provider!.inputs.saslMechanism, "scram-sha512");
         assert.equal(outputs.kafkaBootstrapServers, "kafka-1:9093,kafka-2:9093");
         const cm = ofType(resources, "kubernetes:core/v1:ConfigMap").find(
-            (c) => c.inputs.metadata.name === "clickhouse-config",
+            (c) => c.name === "clickhouse-config",
         )!;
         assert.match(
             cm.inputs.data["kafka.xml"],

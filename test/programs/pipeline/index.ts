@@ -10,6 +10,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { ClickHouse } from "../../../components/clickhouse";
+import type { LogLevel } from "../../../components/clickhouse/render";
 import { StreamIngestion } from "../../../components/ingestion";
 import { KafkaCluster } from "../../../components/kafka";
 import {
@@ -43,6 +44,7 @@ const args: PipelineArgs = {
         storage: { ephemeral: true },
         cpu: "100m",
         memory: "512Mi",
+        logLevel: config.get<LogLevel>("clickhouseLogLevel") ?? "information",
     },
     ingestion: { connection: { kind: "embedded", path: config.require("embeddedPath") } },
 };
