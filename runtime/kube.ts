@@ -3,13 +3,18 @@
 // kube-scheduler, kwok-controller and kubectl (tools/bootstrap.sh), bound to
 // 127.0.0.1, with fake kwok nodes on which pods become Running/Ready.
 // Nothing is downloaded: every binary kwokctl would fetch is given explicitly.
-import { execFile, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { procInfo, runFile, terminatePid, trackPids, waitFor } from "./process";
+import { activeRegistry } from "./process-registry";
 import { strimziCrdDir } from "./strimzi";
+
+/** Kept here too: the e2e tests that start a cluster poll with it. */
+export { waitFor } from "./process";
 
 export const REPO_ROOT = path.resolve(__dirname, "..");
 
@@ -76,71 +81,53 @@ export function ensureTools(only: "all" | "kube" | "pulumi" = "all"): string {
     return binDir;
 }
 
-function run(
-    file: string,
-    args: string[],
-    env: NodeJS.ProcessEnv,
-    input?: string,
-    timeoutMs = 180_000,
-): Promise<string> {
-    return new Promise((resolve, reject) => {
-        const child = execFile(
-            file,
-            args,
-            { env, timeout: timeoutMs, maxBuffer: 64 << 20 },
-            (err, stdout, stderr) => {
-                if (err) {
-                    const cmd = [path.basename(file), ...args].join(" ");
-                    reject(new Error(`${cmd} failed: ${err.message}\n${stderr}`.trim()));
-                } else {
-                    resolve(stdout);
-                }
-            },
-        );
-        if (input !== undefined) child.stdin?.end(input);
-    });
+/** Where a cluster's files live and how its commands run. */
+interface ClusterFiles {
+    readonly name: string;
+    readonly binDir: string;
+    readonly workDir: string;
+    readonly kubeconfig: string;
+    readonly configPath: string;
+    /** kwokctl's pid files, one per component. */
+    readonly pidDir: string;
+    readonly kubectlBin: string;
+    readonly env: NodeJS.ProcessEnv;
 }
 
-function alive(pid: number): boolean {
-    try {
-        process.kill(pid, 0);
-        return true;
-    } catch (e) {
-        return (e as NodeJS.ErrnoException).code === "EPERM";
-    }
+/** kwokctl's configuration: every binary is local; bindAddress keeps all listeners on loopback. */
+function kwokctlConfig(binDir: string, kwokDir: string, kubectlBin: string): string {
+    const bin = (b: string) => JSON.stringify(path.join(binDir, b));
+    return [
+        "apiVersion: config.kwok.x-k8s.io/v1alpha1",
+        "kind: KwokctlConfiguration",
+        "options:",
+        "  runtime: binary",
+        "  bindAddress: 127.0.0.1",
+        "  quietPull: true",
+        `  cacheDir: ${JSON.stringify(path.join(kwokDir, "cache"))}`,
+        `  etcdBinary: ${bin("etcd")}`,
+        `  kubeApiserverBinary: ${bin("kube-apiserver")}`,
+        `  kubeControllerManagerBinary: ${bin("kube-controller-manager")}`,
+        `  kubeSchedulerBinary: ${bin("kube-scheduler")}`,
+        `  kwokControllerBinary: ${bin("kwok")}`,
+        `  kubectlBinary: ${JSON.stringify(kubectlBin)}`,
+        "",
+    ].join("\n");
 }
 
-// Components left behind if the test process exits or is signalled before
-// stop() finishes (a SIGKILLed test process can leak them: they run detached).
-const liveClusters = new Set<() => number[]>();
-function killLeftovers(): void {
-    for (const pids of liveClusters)
-        for (const pid of pids()) if (alive(pid)) process.kill(pid, "SIGKILL");
-}
-let exitHooksInstalled = false;
-function installExitHooks(): void {
-    if (exitHooksInstalled) return;
-    exitHooksInstalled = true;
-    process.once("exit", killLeftovers);
-    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-        process.once(sig, () => {
-            killLeftovers();
-            process.kill(process.pid, sig); // the listener is gone now: default action
-        });
-    }
-}
-
-export async function startKube(opts: KubeOptions = {}): Promise<KubeCluster> {
-    const log = opts.log ?? ((line: string) => process.stderr.write(`[kube] ${line}\n`));
+async function prepareFiles(opts: KubeOptions): Promise<ClusterFiles> {
     const binDir = opts.binDir ?? ensureTools("kube");
     const name = opts.name ?? `kcs-${process.pid}-${randomBytes(3).toString("hex")}`;
     const workDir = await mkdtemp(path.join(tmpdir(), "kcs-kube-"));
+    // Every component's command line names this folder: a later command finds them by it, also
+    // one started too shortly before a crash to be recorded by pid.
+    activeRegistry()?.recordFolder(workDir, `Kubernetes control plane ${name}`);
     const kwokDir = path.join(workDir, "kwok");
     const kubeconfig = path.join(workDir, "kubeconfig.yaml");
     const configPath = path.join(workDir, "kwokctl.yaml");
-    const bin = (b: string) => path.join(binDir, b);
-    const kubectlBin = existsSync(bin("kubectl")) ? bin("kubectl") : "kubectl";
-
+    const kubectlBin = existsSync(path.join(binDir, "kubectl"))
+        ? path.join(binDir, "kubectl")
+        : "kubectl";
     const env: NodeJS.ProcessEnv = {
         ...process.env,
         PATH: `${binDir}${path.delimiter}${process.env.PATH ?? ""}`,
@@ -148,176 +135,185 @@ export async function startKube(opts: KubeOptions = {}): Promise<KubeCluster> {
         KUBECONFIG: kubeconfig,
         KUBECACHEDIR: path.join(workDir, "kube-cache"),
     };
-    // Every binary is local; bindAddress keeps all listeners on loopback.
-    await writeFile(
-        configPath,
-        [
-            "apiVersion: config.kwok.x-k8s.io/v1alpha1",
-            "kind: KwokctlConfiguration",
-            "options:",
-            "  runtime: binary",
-            "  bindAddress: 127.0.0.1",
-            "  quietPull: true",
-            `  cacheDir: ${JSON.stringify(path.join(kwokDir, "cache"))}`,
-            `  etcdBinary: ${JSON.stringify(bin("etcd"))}`,
-            `  kubeApiserverBinary: ${JSON.stringify(bin("kube-apiserver"))}`,
-            `  kubeControllerManagerBinary: ${JSON.stringify(bin("kube-controller-manager"))}`,
-            `  kubeSchedulerBinary: ${JSON.stringify(bin("kube-scheduler"))}`,
-            `  kwokControllerBinary: ${JSON.stringify(bin("kwok"))}`,
-            `  kubectlBinary: ${JSON.stringify(kubectlBin)}`,
-            "",
-        ].join("\n"),
-    );
-
-    const kwokctl = (args: string[], timeoutMs?: number) =>
-        run(bin("kwokctl"), ["-c", configPath, "--name", name, ...args], env, undefined, timeoutMs);
-    const kubectl = (args: string[], input?: string) =>
-        run(kubectlBin, ["--kubeconfig", kubeconfig, ...args], env, input);
+    await writeFile(configPath, kwokctlConfig(binDir, kwokDir, kubectlBin));
     const pidDir = path.join(kwokDir, "clusters", name, "pids");
-    const pids = (): number[] => {
-        if (!existsSync(pidDir)) return [];
-        return readdirSync(pidDir)
-            .filter((f) => f.endsWith(".pid"))
-            .map((f) => Number.parseInt(readFileSync(path.join(pidDir, f), "utf8").trim(), 10))
-            .filter((pid) => Number.isInteger(pid) && pid > 0);
-    };
-    let known: number[] = [];
-    const tracked = () => [...new Set([...known, ...pids()])];
-    installExitHooks();
-    liveClusters.add(tracked);
+    return { name, binDir, workDir, kubeconfig, configPath, pidDir, kubectlBin, env };
+}
 
+/** The component pids kwokctl's pid files hold, by component name. */
+function pidFiles(pidDir: string): Map<string, number> {
+    const out = new Map<string, number>();
+    if (!existsSync(pidDir)) return out;
+    for (const f of readdirSync(pidDir).filter((x) => x.endsWith(".pid"))) {
+        const pid = Number.parseInt(readFileSync(path.join(pidDir, f), "utf8").trim(), 10);
+        if (Number.isInteger(pid) && pid > 0) out.set(f.slice(0, -".pid".length), pid);
+    }
+    return out;
+}
+
+interface Commands {
+    kwokctl(args: string[], timeoutMs?: number): Promise<string>;
+    kubectl(args: string[], input?: string): Promise<string>;
+}
+
+function commands(f: ClusterFiles): Commands {
+    return {
+        kwokctl: (args, timeoutMs) =>
+            runFile(
+                path.join(f.binDir, "kwokctl"),
+                ["-c", f.configPath, "--name", f.name, ...args],
+                { env: f.env, timeoutMs },
+            ),
+        kubectl: (args, input) =>
+            runFile(f.kubectlBin, ["--kubeconfig", f.kubeconfig, ...args], { env: f.env, input }),
+    };
+}
+
+/**
+ * The cluster's components: kwokctl starts each in a session of its own, so they are not our
+ * children. They are killed if this process exits first (process.ts's exit hooks), recorded in the
+ * active registry as they appear, and stopped by `stop`.
+ */
+interface Components {
+    pids(): number[];
+    /** Records the components started since the last call. */
+    note(): void;
+    stop(): Promise<void>;
+}
+
+function components(f: ClusterFiles, cmd: Commands, log: (line: string) => void): Components {
+    // Each pid with the start time it had when first seen: a pid the kernel has handed on since
+    // (a component that exited) is never signalled.
+    const known = new Map<number, number | undefined>();
+    const note = () => {
+        for (const [component, pid] of pidFiles(f.pidDir)) {
+            if (known.has(pid)) continue;
+            known.set(
+                pid,
+                activeRegistry()?.recordProcess(pid, component) ?? procInfo(pid)?.startTime,
+            );
+        }
+    };
+    const pids = () => {
+        note();
+        return [...known]
+            .filter(([pid, start]) => start === undefined || procInfo(pid)?.startTime === start)
+            .map(([pid]) => pid);
+    };
+    const untrack = trackPids(pids);
     let stopped: Promise<void> | undefined;
     const stop = (): Promise<void> =>
         (stopped ??= (async () => {
-            known = tracked();
-            log(`deleting cluster ${name}`);
+            const running = pids();
+            log(`deleting cluster ${f.name}`);
             try {
-                await kwokctl(["delete", "cluster", "--kubeconfig", kubeconfig], 120_000);
+                await cmd.kwokctl(["delete", "cluster", "--kubeconfig", f.kubeconfig], 120_000);
             } catch (e) {
-                log(
-                    `kwokctl delete cluster failed (killing processes instead): ${(e as Error).message}`,
-                );
+                const why = (e as Error).message;
+                log(`kwokctl delete cluster failed (killing processes instead): ${why}`);
             }
-            for (const pid of known) if (alive(pid)) process.kill(pid, "SIGKILL");
-            const deadline = Date.now() + 10_000;
-            while (known.some(alive) && Date.now() < deadline)
-                await new Promise((r) => setTimeout(r, 100));
-            liveClusters.delete(tracked);
-            await rm(workDir, { recursive: true, force: true });
+            const left = pids().filter((pid) => running.includes(pid));
+            await Promise.all(
+                left.map((pid) => terminatePid(pid, { signal: "SIGKILL", graceMs: 10_000 })),
+            );
+            untrack();
+            await rm(f.workDir, { recursive: true, force: true });
         })());
+    return { pids, note, stop };
+}
 
+/** kwokctl create (recording components as they start), nodes Ready, the default ServiceAccount. */
+async function createCluster(
+    f: ClusterFiles,
+    cmd: Commands,
+    comps: Components,
+    opts: KubeOptions,
+): Promise<void> {
+    const extra = (opts.extraArgs ?? []).flatMap((a) => ["--extra-args", a]);
+    const create = ["create", "cluster", "--kubeconfig", f.kubeconfig, "--wait", "2m"];
+    const noting = setInterval(comps.note, 500);
+    try {
+        await cmd.kwokctl([...create, "--timeout", "4m", ...extra], 300_000);
+    } finally {
+        clearInterval(noting);
+        comps.note();
+    }
+    const nodes = opts.nodes ?? 1;
+    if (nodes > 0) {
+        await cmd.kwokctl(["scale", "node", "--replicas", String(nodes)]);
+        await cmd.kubectl(["wait", "--for=condition=Ready", "node", "--all", "--timeout=120s"]);
+    }
+    // The default ServiceAccount is created asynchronously by the controller-manager.
+    const sa = ["get", "serviceaccount", "default", "--ignore-not-found", "-o", "name"];
+    await waitFor(
+        async () => (await cmd.kubectl(sa)).trim() !== "",
+        60_000,
+        "default ServiceAccount",
+    );
+}
+
+/** Server-side applies every YAML file of `dir` and waits until the CRDs are Established. */
+async function applyCrds(cmd: Commands, dir: string): Promise<void> {
+    const files = (await readdir(dir)).filter((f) => /\.ya?ml$/.test(f)).sort();
+    if (files.length === 0) throw new Error(`no YAML files in ${dir}`);
+    for (const f of files) {
+        await cmd.kubectl([
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=kcs-e2e",
+            "-f",
+            path.join(dir, f),
+        ]);
+    }
+    // Poll rather than `kubectl wait`: that errors out on a CRD whose status has no conditions yet.
+    await waitFor(
+        async () => {
+            const crds = JSON.parse(await cmd.kubectl(["get", "crd", "-o", "json"])) as {
+                items: { status?: { conditions?: { type: string; status: string }[] } }[];
+            };
+            return (
+                crds.items.length > 0 &&
+                crds.items.every((c) =>
+                    c.status?.conditions?.some(
+                        (x) => x.type === "Established" && x.status === "True",
+                    ),
+                )
+            );
+        },
+        60_000,
+        "the CRDs to be Established",
+    );
+}
+
+export async function startKube(opts: KubeOptions = {}): Promise<KubeCluster> {
+    const log = opts.log ?? ((line: string) => process.stderr.write(`[kube] ${line}\n`));
+    const f = await prepareFiles(opts);
+    const cmd = commands(f);
+    const comps = components(f, cmd, log);
     try {
         log(
-            `creating cluster ${name} (kube-apiserver, etcd, controller-manager, scheduler, kwok) in ${workDir}`,
+            `creating cluster ${f.name} (kube-apiserver, etcd, controller-manager, scheduler, kwok) in ${f.workDir}`,
         );
-        const extra = (opts.extraArgs ?? []).flatMap((a) => ["--extra-args", a]);
-        await kwokctl(
-            [
-                "create",
-                "cluster",
-                "--kubeconfig",
-                kubeconfig,
-                "--wait",
-                "2m",
-                "--timeout",
-                "4m",
-                ...extra,
-            ],
-            300_000,
-        );
-        known = pids();
-        const nodes = opts.nodes ?? 1;
-        if (nodes > 0) {
-            await kwokctl(["scale", "node", "--replicas", String(nodes)]);
-            await kubectl(["wait", "--for=condition=Ready", "node", "--all", "--timeout=120s"]);
-        }
-        // The default ServiceAccount is created asynchronously by the controller-manager.
-        await waitFor(
-            async () =>
-                (
-                    await kubectl([
-                        "get",
-                        "serviceaccount",
-                        "default",
-                        "--ignore-not-found",
-                        "-o",
-                        "name",
-                    ])
-                ).trim() !== "",
-            60_000,
-            "default ServiceAccount",
-        );
+        await createCluster(f, cmd, comps, opts);
     } catch (e) {
-        await stop();
+        await comps.stop();
         throw e;
     }
     // Embed the certificates so the text works outside this process (e.g. as a
     // Pulumi stack config value); the file stays equivalent.
-    const kubeconfigText = await kubectl(["config", "view", "--raw", "--flatten"]);
-    await writeFile(kubeconfig, kubeconfigText);
-
+    const kubeconfigText = await cmd.kubectl(["config", "view", "--raw", "--flatten"]);
+    await writeFile(f.kubeconfig, kubeconfigText);
     return {
-        name,
-        binDir,
-        workDir,
-        kubeconfig,
+        name: f.name,
+        binDir: f.binDir,
+        workDir: f.workDir,
+        kubeconfig: f.kubeconfig,
         kubeconfigText,
-        env,
-        kubectl,
-        pids: tracked,
-        stop,
-        async applyCrds(dir = strimziCrdDir()) {
-            const files = (await readdir(dir)).filter((f) => /\.ya?ml$/.test(f)).sort();
-            if (files.length === 0) throw new Error(`no YAML files in ${dir}`);
-            for (const f of files) {
-                await kubectl([
-                    "apply",
-                    "--server-side",
-                    "--force-conflicts",
-                    "--field-manager=kcs-e2e",
-                    "-f",
-                    path.join(dir, f),
-                ]);
-            }
-            // Poll rather than `kubectl wait`: that errors out on a CRD whose status has no conditions yet.
-            await waitFor(
-                async () => {
-                    const crds = JSON.parse(await kubectl(["get", "crd", "-o", "json"])) as {
-                        items: { status?: { conditions?: { type: string; status: string }[] } }[];
-                    };
-                    return (
-                        crds.items.length > 0 &&
-                        crds.items.every((c) =>
-                            c.status?.conditions?.some(
-                                (x) => x.type === "Established" && x.status === "True",
-                            ),
-                        )
-                    );
-                },
-                60_000,
-                "the CRDs to be Established",
-            );
-        },
+        env: f.env,
+        kubectl: cmd.kubectl,
+        pids: comps.pids,
+        stop: comps.stop,
+        applyCrds: (dir = strimziCrdDir()) => applyCrds(cmd, dir),
     };
-}
-
-/** Polls `check` until it returns true or the timeout expires. */
-export async function waitFor(
-    check: () => Promise<boolean>,
-    timeoutMs: number,
-    what: string,
-): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    let last: unknown;
-    while (Date.now() < deadline) {
-        try {
-            if (await check()) return;
-        } catch (e) {
-            last = e;
-        }
-        await new Promise((r) => setTimeout(r, 500));
-    }
-    throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`,
-    );
 }

@@ -7,11 +7,17 @@
  *   trackChild(child);            // SIGKILLed if this process exits or is interrupted
  *   watchdog(child.pid!);         // ... even if this process is SIGKILLed
  *   await terminate(child, { graceMs: 10_000 });  // SIGTERM, then SIGKILL
+ *
+ * Processes that are not our children (e.g. a cluster's components, forked into sessions of their
+ * own) are tracked by pid with {@link trackPids}; {@link setProcessRecorder} lets a registry
+ * (./process-registry.ts) write down every tracked child as it starts and exits, and
+ * {@link procInfo} tells a process from a later one the kernel gave the same pid (start time).
  */
 import type { ChildProcess } from "node:child_process";
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
+import * as path from "node:path";
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -40,20 +46,113 @@ export function canConnect(port: number, host = "127.0.0.1"): Promise<boolean> {
     });
 }
 
-/** True while a process with this id exists (and may be signalled by us). */
+/**
+ * True while a process with this id exists (and may be signalled by us); a negative id asks about
+ * the process group. A zombie (exited, not yet reaped by its parent) counts as gone.
+ */
 export function isAlive(pid: number): boolean {
     try {
         process.kill(pid, 0);
-        return true;
     } catch (e) {
-        return (e as NodeJS.ErrnoException).code === "EPERM";
+        if ((e as NodeJS.ErrnoException).code !== "EPERM") return false;
     }
+    return pid < 0 || !isZombie(pid);
+}
+
+function isZombie(pid: number): boolean {
+    try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+        // The state follows the command name, which is in parentheses and may hold any character.
+        return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z";
+    } catch {
+        return false; // no /proc (not Linux), or gone in between
+    }
+}
+
+/**
+ * True while the process group `pgid` has a member that is not a zombie: members whose parent
+ * never reaps them (an orphan under a pid 1 that does not reap) must not count as running.
+ */
+function groupAlive(pgid: number): boolean {
+    if (!isAlive(-pgid)) return false;
+    if (!fs.existsSync("/proc/self/stat")) return true;
+    return listProcesses().some((p) => p.pgid === pgid);
+}
+
+// ---------------------------------------------------------------------------------------------
+// What /proc says (Linux)
+
+/** A process as /proc describes it. */
+export interface ProcInfo {
+    readonly pid: number;
+    readonly ppid: number;
+    readonly pgid: number;
+    readonly sid: number;
+    /**
+     * Clock ticks after boot at which it started (field 22 of /proc/<pid>/stat): with the pid and
+     * the boot, it names one process for good, where a pid alone may be handed on.
+     */
+    readonly startTime: number;
+    /** One letter: R, S, D, Z (zombie), ... */
+    readonly state: string;
+    readonly command: readonly string[];
+}
+
+/** What /proc says about `pid`; undefined when there is no such process (or no /proc). */
+export function procInfo(pid: number): ProcInfo | undefined {
+    try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+        // Fields after the command name, which is in parentheses and may hold any character.
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
+        return {
+            pid,
+            ppid: Number(f[1]),
+            pgid: Number(f[2]),
+            sid: Number(f[3]),
+            startTime: Number(f[19]),
+            state: f[0] ?? "?",
+            // NUL-terminated arguments: the last split part is the empty rest.
+            command: cmdline === "" ? [] : cmdline.replace(/\0$/, "").split("\0"),
+        };
+    } catch {
+        return undefined;
+    }
+}
+
+/** Every process /proc lists, zombies left out. */
+export function listProcesses(): ProcInfo[] {
+    let names: string[];
+    try {
+        names = fs.readdirSync("/proc");
+    } catch {
+        return [];
+    }
+    return names
+        .filter((n) => /^\d+$/.test(n))
+        .map((n) => procInfo(Number(n)))
+        .filter((p): p is ProcInfo => p !== undefined && p.state !== "Z");
+}
+
+let bootIdCache: string | undefined;
+
+/** This boot's id (Linux); "" without /proc. Start times count from the boot. */
+export function bootId(): string {
+    if (bootIdCache === undefined) {
+        try {
+            bootIdCache = fs.readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+        } catch {
+            bootIdCache = "";
+        }
+    }
+    return bootIdCache;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Children and directories that die with this process
 
 const liveChildren = new Set<ChildProcess>();
+const trackedPids = new Set<() => number[]>();
 const ownedDirs = new Set<string>();
 let exitHooksInstalled = false;
 
@@ -66,6 +165,16 @@ function killAllNow(): void {
         }
     }
     liveChildren.clear();
+    for (const pids of trackedPids) {
+        for (const pid of pids()) {
+            try {
+                if (isAlive(pid)) process.kill(pid, "SIGKILL");
+            } catch {
+                // gone in between
+            }
+        }
+    }
+    trackedPids.clear();
     for (const dir of ownedDirs) {
         try {
             fs.rmSync(dir, { recursive: true, force: true });
@@ -95,11 +204,40 @@ export function installExitHooks(): void {
     }
 }
 
+/** Told about every tracked child as it starts and as it exits (see {@link setProcessRecorder}). */
+export interface ProcessRecorder {
+    started(pid: number, command: readonly string[]): void;
+    exited(pid: number): void;
+}
+
+let recorder: ProcessRecorder | undefined;
+
+/** Reports every child tracked from now on to `r` (undefined: to nobody). */
+export function setProcessRecorder(r: ProcessRecorder | undefined): void {
+    recorder = r;
+}
+
 /** SIGKILLs `child` if this process exits or is interrupted while the child still runs. */
 export function trackChild(child: ChildProcess): void {
     installExitHooks();
     liveChildren.add(child);
-    child.once("exit", () => liveChildren.delete(child));
+    const pid = child.pid;
+    const seenBy = recorder;
+    if (pid !== undefined) seenBy?.started(pid, child.spawnargs);
+    child.once("exit", () => {
+        liveChildren.delete(child);
+        if (pid !== undefined) seenBy?.exited(pid);
+    });
+}
+
+/**
+ * SIGKILLs the processes `pids()` lists if this process exits or is interrupted: for processes
+ * that are not our children. Returns the function that stops tracking them.
+ */
+export function trackPids(pids: () => number[]): () => void {
+    installExitHooks();
+    trackedPids.add(pids);
+    return () => trackedPids.delete(pids);
 }
 
 /** Removes `dir` when this process exits, unless {@link releaseDir} is called first. */
@@ -144,34 +282,63 @@ export async function terminate(
 }
 
 /**
- * Stops a process that is not our child (e.g. a detached server started by an earlier command):
- * `signal` (default SIGTERM), then SIGKILL once `graceMs` has passed; polls until it is gone.
- * Resolves to false when there was no such process.
+ * Stops a process that is not our child (e.g. a detached server started by an earlier command), or
+ * with `group` its whole process group (`pid` is then the group's id): `signal` (default SIGTERM),
+ * then SIGKILL once `graceMs` has passed; polls until it is gone (after SIGKILL, for at most 10 s
+ * more). Resolves to false when there was no such process.
  */
 export async function terminatePid(
     pid: number,
-    opts: { signal?: NodeJS.Signals; graceMs?: number } = {},
+    opts: { signal?: NodeJS.Signals; graceMs?: number; group?: boolean } = {},
 ): Promise<boolean> {
-    if (!isAlive(pid)) return false;
+    const target = opts.group ? -pid : pid;
+    const alive = opts.group ? () => groupAlive(pid) : () => isAlive(pid);
+    if (!alive()) return false;
     try {
-        process.kill(pid, opts.signal ?? "SIGTERM");
+        process.kill(target, opts.signal ?? "SIGTERM");
     } catch {
         return false;
     }
     const deadline = Date.now() + (opts.graceMs ?? 30_000);
-    while (isAlive(pid)) {
-        if (Date.now() > deadline) {
-            try {
-                process.kill(pid, "SIGKILL");
-            } catch {
-                // gone in between
-            }
-            while (isAlive(pid)) await sleep(50);
-            break;
+    while (alive() && Date.now() <= deadline) await sleep(100);
+    if (alive()) {
+        try {
+            process.kill(target, "SIGKILL");
+        } catch {
+            // gone in between
         }
-        await sleep(50);
+        const killDeadline = Date.now() + 10_000;
+        while (alive() && Date.now() <= killDeadline) await sleep(100);
     }
     return true;
+}
+
+/**
+ * Runs `file` to completion and resolves with its stdout; fails with its stderr. The child is
+ * tracked (killed if this process exits first) and killed once `timeoutMs` has passed.
+ */
+export function runFile(
+    file: string,
+    args: readonly string[],
+    opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
+): Promise<string> {
+    return new Promise((resolve, reject) => {
+        const child = execFile(
+            file,
+            args,
+            { env: opts.env, timeout: opts.timeoutMs ?? 180_000, maxBuffer: 64 << 20 },
+            (err, stdout, stderr) => {
+                if (err) {
+                    const cmd = [path.basename(file), ...args].join(" ");
+                    reject(new Error(`${cmd} failed: ${err.message}\n${stderr}`.trim()));
+                } else {
+                    resolve(stdout);
+                }
+            },
+        );
+        trackChild(child);
+        if (opts.input !== undefined) child.stdin?.end(opts.input);
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -227,4 +394,25 @@ export async function pollUntil<T>(
         }
         await sleep(500);
     }
+}
+
+/** Polls `check` every 500 ms until it returns true (a throw counts as false); fails after `timeoutMs`. */
+export async function waitFor(
+    check: () => Promise<boolean>,
+    timeoutMs: number,
+    what: string,
+): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    while (Date.now() < deadline) {
+        try {
+            if (await check()) return;
+        } catch (e) {
+            last = e;
+        }
+        await sleep(500);
+    }
+    throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`,
+    );
 }

@@ -2,7 +2,9 @@
  * The sandbox's long-lived half, started detached by `./run sandbox`: it owns the local
  * Kubernetes API server (kwok), the Kafka broker and the ClickHouse engine (chdb behind its HTTP
  * interface), writes where they listen to `.sandbox/state.json`, and stops them all on SIGTERM.
- * The harnesses kill their children if this process dies, so nothing outlives it.
+ * The harnesses kill their children if this process dies; what cannot be killed that way (the
+ * API server's components run in sessions of their own; the data folders) is written to
+ * `.sandbox/registry.jsonl` as it starts, so the next `./run sandbox` or `down` finds it.
  */
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
@@ -12,8 +14,16 @@ import { startClickHouseServer } from "../runtime/chserver";
 import { startKafka } from "../runtime/kafka";
 import { STANDIN_BROKER_PROPERTIES, startStrimziStandIn } from "../runtime/strimzi-standin";
 import { startKube } from "../runtime/kube";
+import { activateRegistry } from "../runtime/process-registry";
 import { strimziCrdDir } from "../runtime/strimzi";
-import { SANDBOX_DIR, STATE_FILE, SandboxState } from "./sandbox-state";
+import {
+    CLICKHOUSE_DIR,
+    KAFKA_DIR,
+    REGISTRY_FILE,
+    SANDBOX_DIR,
+    STATE_FILE,
+    SandboxState,
+} from "./sandbox-state";
 
 const log = (line: string) =>
     process.stdout.write(`[supervisor ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
@@ -27,11 +37,14 @@ function requiredEnv(name: string): string {
 
 async function main(): Promise<void> {
     fs.mkdirSync(SANDBOX_DIR, { recursive: true });
+    const registry = activateRegistry(REGISTRY_FILE);
+    registry.recordFolder(KAFKA_DIR, "Kafka data (KRaft logs)");
+    registry.recordFolder(CLICKHOUSE_DIR, "ClickHouse data");
     log("starting the Kubernetes API server (kwok), the Kafka broker and ClickHouse...");
     const [kube, broker, clickhouse] = await Promise.all([
         startKube({ name: "kcs-sandbox", log }),
         startKafka({
-            dataDir: path.join(SANDBOX_DIR, "kafka"),
+            dataDir: KAFKA_DIR,
             defaultPartitions: 3,
             // A SASL listener and the standard authorizer, so the KafkaUser's credentials and
             // ACLs the Strimzi stand-in writes are real; the tools and ClickHouse use PLAINTEXT.
@@ -39,7 +52,7 @@ async function main(): Promise<void> {
             serverProperties: STANDIN_BROKER_PROPERTIES,
         }),
         startClickHouseServer({
-            dataDir: path.join(SANDBOX_DIR, "clickhouse"),
+            dataDir: CLICKHOUSE_DIR,
             log: path.join(SANDBOX_DIR, "clickhouse.log"),
             // The Kafka client settings the StatefulSet's config.d/kafka.xml carries, without SASL.
             configXml: renderKafkaConfig({ securityProtocol: "PLAINTEXT" }),

@@ -15,8 +15,16 @@ import { readIngestionHealth } from "../components/ingestion/health";
 import { loadStreams } from "../schemas/loader";
 import { sampleMessages } from "../schemas/sample";
 import { SANDBOX_DIR, STATE_FILE, SUPERVISOR_LOG, SandboxState } from "./sandbox-state";
+import {
+    clearDeadRun,
+    describeDeadRun,
+    readState,
+    recordSupervisor,
+    startingSupervisor,
+    sweepAfterStop,
+} from "./sandbox-leftovers";
 import { kafkaProducer } from "../runtime/kafka";
-import { isAlive, sleep } from "../runtime/process";
+import { isAlive, sleep, terminatePid } from "../runtime/process";
 import { removeStack, startEngine } from "../runtime/pulumi";
 
 const STACK = "sandbox";
@@ -48,20 +56,8 @@ function sandboxConfig(state: SandboxState): Record<string, string> {
     };
 }
 
-function readState(): SandboxState | undefined {
-    if (!fs.existsSync(STATE_FILE)) return undefined;
-    const state = JSON.parse(fs.readFileSync(STATE_FILE, "utf8")) as SandboxState;
-    return isAlive(state.supervisorPid) ? state : undefined;
-}
-
-async function startSupervisor(adminPassword: string): Promise<SandboxState> {
-    const running = readState();
-    if (running) {
-        say(`reusing the running sandbox (supervisor pid ${running.supervisorPid})`);
-        return running;
-    }
-    fs.mkdirSync(SANDBOX_DIR, { recursive: true });
-    fs.rmSync(STATE_FILE, { force: true });
+/** Spawns the supervisor, detached (a process group of its own), and records it at once. */
+function spawnSupervisor(adminPassword: string): number {
     const logFd = fs.openSync(SUPERVISOR_LOG, "a");
     const child = spawn(
         process.execPath,
@@ -73,10 +69,32 @@ async function startSupervisor(adminPassword: string): Promise<SandboxState> {
             env: { ...process.env, KCS_SANDBOX_CLICKHOUSE_PASSWORD: adminPassword },
         },
     );
+    fs.closeSync(logFd);
     child.unref();
-    say(
-        `starting the API server, the Kafka broker and ClickHouse (log: ${path.relative(process.cwd(), SUPERVISOR_LOG)})...`,
-    );
+    if (child.pid === undefined) throw new Error(`could not start the sandbox supervisor`);
+    recordSupervisor(child.pid, child.spawnargs);
+    return child.pid;
+}
+
+async function startSupervisor(adminPassword: string): Promise<SandboxState> {
+    const running = readState();
+    if (running) {
+        say(`reusing the running sandbox (supervisor pid ${running.supervisorPid})`);
+        return running;
+    }
+    fs.mkdirSync(SANDBOX_DIR, { recursive: true });
+    let pid = startingSupervisor();
+    if (pid !== undefined) {
+        say(`waiting for the sandbox supervisor (pid ${pid}) that is still starting...`);
+    } else {
+        // A run that died without stopping leaves processes and data a new run cannot share.
+        await clearDeadRun(say);
+        fs.rmSync(STATE_FILE, { force: true });
+        pid = spawnSupervisor(adminPassword);
+        say(
+            `starting the API server, the Kafka broker and ClickHouse (log: ${path.relative(process.cwd(), SUPERVISOR_LOG)})...`,
+        );
+    }
     let shown = fs.statSync(SUPERVISOR_LOG).size;
     const deadline = Date.now() + 15 * 60_000;
     while (Date.now() < deadline) {
@@ -85,9 +103,7 @@ async function startSupervisor(adminPassword: string): Promise<SandboxState> {
         shown = text.length;
         const state = readState();
         if (state) return state;
-        if (child.pid !== undefined && !isAlive(child.pid)) {
-            throw new Error(`the sandbox supervisor exited; see ${SUPERVISOR_LOG}`);
-        }
+        if (!isAlive(pid)) throw new Error(`the sandbox supervisor exited; see ${SUPERVISOR_LOG}`);
         await sleep(1000);
     }
     throw new Error(`the sandbox did not come up within 15 minutes; see ${SUPERVISOR_LOG}`);
@@ -187,10 +203,21 @@ async function sandboxStack(kubeconfig?: string): Promise<{ stack: Stack; adminP
     return { stack, adminPassword };
 }
 
-async function hasResources(stack: Stack): Promise<boolean> {
+/**
+ * Drops the resources of a run that is gone from the stack's state, keeping its config (the admin
+ * password). They lived in that run's API server, broker and ClickHouse, whose data is deleted
+ * (see sandbox-leftovers.ts), so there is nothing to refresh or destroy; a refresh could not even
+ * try, its providers' kubeconfig went with the run. Says so when there were any.
+ */
+async function forgetDeadRunResources(stack: Stack): Promise<void> {
     const exported = await stack.exportStack();
-    const resources = (exported.deployment as { resources?: unknown[] } | undefined)?.resources;
-    return (resources?.length ?? 0) > 0;
+    const deployment = exported.deployment as { resources?: unknown[] } | undefined;
+    if ((deployment?.resources?.length ?? 0) === 0) return;
+    say("forgetting the sandbox stack's resources left from a previous run (they went with it)...");
+    await stack.importStack({
+        ...exported,
+        deployment: { ...deployment, resources: [], pending_operations: [] },
+    });
 }
 
 async function up(): Promise<void> {
@@ -209,11 +236,7 @@ async function up(): Promise<void> {
         // The provider reaches the local API server from any shell, without KUBECONFIG.
         "kubernetes:kubeconfig": { value: state.kubeconfig },
     });
-    if (fresh && (await hasResources(stack))) {
-        // State left by a sandbox that was not taken down: its API server and engine are gone.
-        say("refreshing the sandbox stack left from a previous run...");
-        await stack.refresh({ onOutput: (o) => process.stdout.write(o) });
-    }
+    if (fresh) await forgetDeadRunResources(stack);
     say("pulumi up (stack 'sandbox')...");
     const result = await stack.up({ onOutput: (o) => process.stdout.write(o) });
     if (result.summary.result !== "succeeded")
@@ -255,6 +278,13 @@ async function up(): Promise<void> {
     await report(state, produced, adminPassword);
 }
 
+/** SIGTERM; after 60 s SIGKILL; then whatever of the run still runs (see sandbox-leftovers.ts). */
+async function stopSupervisor(pid: number): Promise<void> {
+    say(`stopping the supervisor (pid ${pid})...`);
+    await terminatePid(pid, { graceMs: 60_000 });
+    await sweepAfterStop(say);
+}
+
 async function down(): Promise<void> {
     const state = readState();
     if (state) {
@@ -265,16 +295,19 @@ async function down(): Promise<void> {
         } finally {
             // A failed destroy must not leave the API server, broker and engine running: the
             // stack is removed either way, and everything it ran on goes with the supervisor.
-            say(`stopping the supervisor (pid ${state.supervisorPid})...`);
-            process.kill(state.supervisorPid, "SIGTERM");
-            const deadline = Date.now() + 60_000;
-            while (isAlive(state.supervisorPid) && Date.now() < deadline) await sleep(500);
-            if (isAlive(state.supervisorPid)) process.kill(-state.supervisorPid, "SIGKILL");
+            await stopSupervisor(state.supervisorPid);
             fs.rmSync(SANDBOX_DIR, { recursive: true, force: true });
             fs.rmSync(path.resolve(__dirname, "..", `Pulumi.${STACK}.yaml`), { force: true });
         }
     } else {
-        say("no running sandbox");
+        const starting = startingSupervisor();
+        if (starting !== undefined) await stopSupervisor(starting);
+        const stopped = await clearDeadRun(say);
+        say(
+            stopped > 0
+                ? `stopped ${stopped} leftover processes of a dead run`
+                : "no running sandbox",
+        );
         // Its API server is gone, so there is nothing to destroy: forget the stack's state.
         const { stack } = await sandboxStack();
         await stack.workspace.removeStack(stack.name, { force: true });
@@ -290,7 +323,8 @@ async function main(): Promise<void> {
     else if (command === "down") await down();
     else if (command === "status") {
         const state = readState();
-        if (!state) throw new Error("no running sandbox: start it with ./run sandbox");
+        if (!state)
+            throw new Error(describeDeadRun() ?? "no running sandbox: start it with ./run sandbox");
         const { adminPassword } = await sandboxStack(state.kubeconfig);
         await report(state, {}, adminPassword);
     } else throw new Error(`unknown sandbox command '${command}': use up, status or down`);
