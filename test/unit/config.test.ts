@@ -188,6 +188,16 @@ describe("stack config", () => {
         }
     });
 
+    it("the local runtime runs the versions the stack deploys by default (tools/*/pom.xml)", () => {
+        const pinned = (file: string, tag: string) =>
+            new RegExp(`<${tag}>([^<]+)</${tag}>`).exec(
+                fs.readFileSync(path.join(ROOT, file), "utf8"),
+            )?.[1];
+        // The broker the tests and the sandbox start, and the CRDs the tests check against.
+        assert.equal(pinned("tools/kafka/pom.xml", "kafka.version"), VERSION_DEFAULTS.kafka);
+        assert.equal(pinned("tools/strimzi/pom.xml", "strimzi.version"), VERSION_DEFAULTS.strimzi);
+    });
+
     it("tool versions pinned in tools/versions.env match package.json", () => {
         // A missing pin file is a broken checkout: a failure, never a skip.
         assert.ok(
