@@ -487,18 +487,21 @@ async function fakeKube(
         if (req.headers["authorization"] !== `Bearer ${token}`)
             return json(res, 401, { kind: "Status", message: "Unauthorized" });
         const url = new URL(req.url ?? "/", "http://x");
-        if (url.pathname === "/api/v1/namespaces/db/services/clickhouse") {
+        // clickhouse: two pods, one ready; clickhouse-down: none ready; clickhouse-noport: a
+        // target port no container names.
+        const services: Record<string, { app: string; targetPort: string }> = {
+            clickhouse: { app: "clickhouse", targetPort: "http" },
+            "clickhouse-down": { app: "down", targetPort: "http" },
+            "clickhouse-noport": { app: "clickhouse", targetPort: "metrics" },
+        };
+        const service = /^\/api\/v1\/namespaces\/db\/services\/([^/]+)$/.exec(url.pathname);
+        if (service && services[service[1]!]) {
+            const { app, targetPort } = services[service[1]!]!;
             return json(res, 200, {
-                spec: {
-                    selector: { app: "clickhouse" },
-                    ports: [{ port: 8123, targetPort: "http" }],
-                },
+                spec: { selector: { app }, ports: [{ port: 8123, targetPort }] },
             });
         }
-        if (
-            url.pathname === "/api/v1/namespaces/db/pods" &&
-            url.searchParams.get("labelSelector") === "app=clickhouse"
-        ) {
+        if (url.pathname === "/api/v1/namespaces/db/pods") {
             const pod = (name: string, ready: string) => ({
                 metadata: { name },
                 spec: {
@@ -513,9 +516,12 @@ async function fakeKube(
                 },
                 status: { phase: "Running", conditions: [{ type: "Ready", status: ready }] },
             });
-            return json(res, 200, {
-                items: [pod("clickhouse-0", "False"), pod("clickhouse-1", "True")],
-            });
+            const selector = url.searchParams.get("labelSelector");
+            if (selector === "app=clickhouse")
+                return json(res, 200, {
+                    items: [pod("clickhouse-0", "False"), pod("clickhouse-1", "True")],
+                });
+            if (selector === "app=down") return json(res, 200, { items: [pod("down-0", "False")] });
         }
         if (url.pathname === "/api/v1/namespaces/db/secrets/clickhouse-auth") {
             return json(res, 200, {
@@ -683,6 +689,17 @@ describe("port-forward connection", () => {
                 password: undefined,
             } as ConnectionSpec),
             /port-forward upgrade refused: 404/,
+        );
+    });
+
+    it("a service without a ready pod, or whose target port no container names, fails naming it", async () => {
+        await assert.rejects(
+            openClient({ ...spec(), service: "clickhouse-down" } as ConnectionSpec),
+            /no ready pod behind service db\/clickhouse-down \(selector app=down\)/,
+        );
+        await assert.rejects(
+            openClient({ ...spec(), service: "clickhouse-noport" } as ConnectionSpec),
+            /pod clickhouse-1 has no container port named 'metrics'/,
         );
     });
 
