@@ -13,12 +13,10 @@ import { describe, it } from "node:test";
 import { askEngine } from "../../schemas/engine";
 import { StreamSchemaError, loadStreams } from "../../schemas/loader";
 import { CORPUS_DIR, caseDir, readCorpus } from "../fixtures/bad-streams";
+import { NO_ENGINE } from "./mocks";
 
 const CASES = readCorpus();
 const ENGINE = askEngine("SELECT 1") !== undefined;
-// A missing engine fails the cases that need it (never a skip): chdb is a dependency.
-const NO_ENGINE =
-    "the embedded engine (chdb) did not load: run npm install (chdb is a dependency) and unset KCS_NO_LOCAL_ENGINE";
 const CLASSES = ["shape", "type", "value", "document", "topic", "expression", "collision"];
 
 describe("the bad-stream corpus", () => {

@@ -19,12 +19,9 @@ import { askEngine, engineMessage } from "../../schemas/engine";
 import { validateStream } from "../../schemas/loader";
 import { LoadedStream, StreamInput, streamSchema } from "../../schemas/model";
 import { STREAM_OBJECT_ROLES, streamObjectNames } from "../../schemas/naming";
-import { ROOT } from "./mocks";
+import { NO_ENGINE, ROOT } from "./mocks";
 
 const ENGINE = askEngine("SELECT 1") !== undefined;
-// A missing engine fails the tests that need it (never a skip): chdb is a dependency.
-const NO_ENGINE =
-    "the embedded engine (chdb) did not load: run npm install (chdb is a dependency) and unset KCS_NO_LOCAL_ENGINE";
 const NAME = fc.stringMatching(/^[a-z][a-z0-9_]{0,20}$/);
 
 function stream(file: string, input: Partial<StreamInput> & { name: string }): LoadedStream {

@@ -18,6 +18,10 @@ export interface Recorded {
 
 export const ROOT = path.resolve(__dirname, "..", "..");
 
+/** Why a test that needs the embedded engine fails without it (never a skip: chdb is a dependency). */
+export const NO_ENGINE =
+    "the embedded engine (chdb) did not load: run npm install (chdb is a dependency) and unset KCS_NO_LOCAL_ENGINE";
+
 /** Distinctive values the mocked RandomPassword returns, so tests can look for leaks. */
 export function mockPassword(name: string): string {
     return `MOCKPW_${name.replace(/[^A-Za-z0-9]/g, "_")}_7f3c9a`;

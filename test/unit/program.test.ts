@@ -8,7 +8,7 @@ import { ConfigError } from "../../infra/config";
 import { asUserError } from "../../infra/user-errors";
 import { askEngine } from "../../schemas/engine";
 import { StreamSchemaError } from "../../schemas/loader";
-import { ROOT, installMocks, stackFileConfig } from "./mocks";
+import { NO_ENGINE, ROOT, installMocks, stackFileConfig } from "./mocks";
 import { CORPUS_DIR, caseText, readCorpus } from "../fixtures/bad-streams";
 
 const ENTRY = path.join(ROOT, "infra", "index.ts");
@@ -96,11 +96,7 @@ describe("bad-stream corpus files stop the program with nothing registered", () 
     for (const c of [...new Set([...sample, ...extra])]) {
         it(`${c.file} (${c.cls})`, async () => {
             // A missing engine fails the cases that need it (never a skip): chdb is a dependency.
-            if (c.needsEngine)
-                assert.ok(
-                    engine,
-                    "the embedded engine (chdb) did not load: run npm install (chdb is a dependency) and unset KCS_NO_LOCAL_ENGINE",
-                );
+            if (c.needsEngine) assert.ok(engine, NO_ENGINE);
             const files: Record<string, string> = { [c.file]: caseText(c) };
             for (const p of c.with)
                 files[path.basename(p)] = fs.readFileSync(path.join(CORPUS_DIR, p), "utf8");
