@@ -84,6 +84,7 @@ export class BrokerProcess {
         private readonly propsFile: string,
         readonly logFile: string,
         private readonly plaintextPort: number,
+        private readonly jvmOptions: readonly string[] = [],
     ) {}
 
     get pid(): number | undefined {
@@ -149,6 +150,7 @@ export class BrokerProcess {
             "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
             "-Dorg.slf4j.simpleLogger.showDateTime=true",
             "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS",
+            ...this.jvmOptions,
             "-cp",
             `${this.lib}/*`,
             "kafka.Kafka",

@@ -55,6 +55,8 @@ export interface StartKafkaOptions {
     readonly defaultPartitions?: number;
     /** Extra server.properties entries, e.g. `{ "auto.create.topics.enable": false }`. */
     readonly serverProperties?: Readonly<Record<string, string | number | boolean>>;
+    /** Extra JVM options, before the classpath (e.g. a `-javaagent:`). @default none */
+    readonly jvmOptions?: readonly string[];
 }
 
 /** The SASL listener of a broker started with `scram`. */
@@ -109,6 +111,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
         propsFile,
         path.join(dataDir, "broker.log"),
         ports.plaintext,
+        opts.jvmOptions ?? [],
     );
     await server.launch();
 

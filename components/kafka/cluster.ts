@@ -6,7 +6,7 @@ import { SECRET_KEYS, VERSION_DEFAULTS, consumerGroupsToAuthorize } from "../../
 import { KAFKA_USERNAME_KEY, type KafkaEndpoint } from "./endpoint";
 import {
     type ControllerSizing,
-    JMX_EXPORTER_RULES,
+    type ListenerPeer,
     type StrimziManifest,
     LISTENERS,
     kafkaCr,
@@ -17,6 +17,7 @@ import {
     replicationFor,
     topicResourceName,
 } from "./manifests";
+import { JMX_EXPORTER_RULES } from "./metrics";
 
 export interface KafkaClusterArgs {
     readonly namespace: pulumi.Input<string>;
@@ -40,6 +41,11 @@ export interface KafkaClusterArgs {
     readonly metadataVersion?: string;
     /** Add a plain (SCRAM, no TLS) internal listener. @default false */
     readonly plainListener?: boolean;
+    /**
+     * Pods allowed to reach the listeners (`networkPolicyPeers` on each); Strimzi writes them into
+     * the brokers' NetworkPolicy. @default [] (Strimzi opens the listeners to every pod)
+     */
+    readonly listenerPeers?: readonly ListenerPeer[];
     /** Prometheus JMX exporter. @default false */
     readonly metrics?: boolean;
     /**
@@ -168,6 +174,7 @@ export class KafkaCluster extends pulumi.ComponentResource {
             metadataVersion,
             brokers: args.brokers,
             plainListener: args.plainListener ?? false,
+            listenerPeers: args.listenerPeers ?? [],
             metricsConfigMap,
             waitForReady,
         });

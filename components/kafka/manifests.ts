@@ -1,4 +1,5 @@
 import type { TopicSpec } from "../../schemas/model";
+import { kafkaExporterSpec } from "./metrics";
 
 /**
  * Pure builders for the Strimzi `kafka.strimzi.io/v1` resources the stack emits. They return
@@ -87,7 +88,16 @@ export interface KafkaCrArgs {
     readonly plainListener: boolean;
     readonly metricsConfigMap?: { name: string; key: string };
     readonly waitForReady: boolean;
+    /**
+     * Who may connect to the listeners (Kubernetes NetworkPolicyPeers), set on every listener;
+     * Strimzi turns them into the ingress rules of the brokers' NetworkPolicy. Empty: Strimzi
+     * opens the listeners to every pod.
+     */
+    readonly listenerPeers?: readonly ListenerPeer[];
 }
+
+/** A NetworkPolicy peer (Kubernetes' NetworkPolicyPeer) as a listener's `networkPolicyPeers` take it. */
+export type ListenerPeer = Readonly<Record<string, unknown>>;
 
 /**
  * What Pulumi waits for on each Strimzi kind (`pulumi.com/waitFor`; a JSON array means all of
@@ -148,6 +158,8 @@ export function kafkaCr(args: KafkaCrArgs): StrimziManifest {
             authentication: { type: "scram-sha-512" },
         });
     }
+    const peers = args.listenerPeers ?? [];
+    if (peers.length > 0) for (const l of listeners) l.networkPolicyPeers = [...peers];
     const kafka: Record<string, unknown> = {
         version: args.version,
         metadataVersion: args.metadataVersion,
@@ -183,6 +195,9 @@ export function kafkaCr(args: KafkaCrArgs): StrimziManifest {
         },
         spec: {
             kafka: { ...kafka, template: KAFKA_POD_TEMPLATE },
+            ...(args.metricsConfigMap
+                ? { kafkaExporter: kafkaExporterSpec(RESTRICTED_CONTAINER_SECURITY) }
+                : {}),
             entityOperator: {
                 topicOperator: {},
                 userOperator: {},
@@ -400,16 +415,3 @@ export function kafkaUserCr(args: KafkaUserArgs): StrimziManifest {
         },
     };
 }
-
-/** A minimal JMX exporter rule set: Kafka server metrics with their MBean names as labels. */
-export const JMX_EXPORTER_RULES = [
-    "lowercaseOutputName: true",
-    "rules:",
-    '  - pattern: "kafka.server<type=(.+), name=(.+)PerSec\\\\w*><>Count"',
-    '    name: "kafka_server_$1_$2_total"',
-    "    type: COUNTER",
-    '  - pattern: "kafka.server<type=(.+), name=(.+)><>Value"',
-    '    name: "kafka_server_$1_$2"',
-    "    type: GAUGE",
-    "",
-].join("\n");

@@ -69,6 +69,7 @@ describe("stack wiring (Pulumi mocks)", () => {
         const [pool] = strimzi(resources, "KafkaNodePool");
         const spec = kafka!.inputs.spec;
         assert.equal(kafka!.inputs.apiVersion, "kafka.strimzi.io/v1");
+        assert.equal(spec.kafkaExporter, undefined, "no Kafka Exporter while metrics are off");
         assert.deepEqual(spec.kafka.listeners, [
             {
                 name: "plain",
@@ -140,6 +141,13 @@ describe("stack wiring (Pulumi mocks)", () => {
         assert.equal(
             spec.kafka.metricsConfig.valueFrom.configMapKeyRef.name,
             "events-kafka-metrics",
+        );
+        // Kafka Exporter: consumer-group lag, which the JMX rules cannot show; restricted container.
+        assert.equal(spec.kafkaExporter.groupRegex, ".*");
+        assert.equal(spec.kafkaExporter.topicExcludeRegex, "^__.*");
+        assert.equal(
+            spec.kafkaExporter.template.container.securityContext.allowPrivilegeEscalation,
+            false,
         );
         assert.equal(
             ofType(resources, "kubernetes:core/v1:ConfigMap").length,
@@ -264,8 +272,8 @@ describe("stack wiring (Pulumi mocks)", () => {
             assert.deepEqual(c[p].httpGet, { path: "/ping", port: "http" }, p);
         }
         const env = Object.fromEntries(c.env.map((e: { name: string }) => [e.name, e]));
-        assert.deepEqual(env.CLICKHOUSE_ADMIN_PASSWORD.valueFrom, {
-            secretKeyRef: { name: "clickhouse-credentials", key: "admin-password" },
+        assert.deepEqual(env.CLICKHOUSE_ADMIN_PASSWORD_SHA256.valueFrom, {
+            secretKeyRef: { name: "clickhouse-credentials", key: "admin-password-sha256" },
         });
         assert.deepEqual(env.KAFKA_SASL_PASSWORD.valueFrom, {
             secretKeyRef: { name: "events-clickhouse-scram", key: "password" },
@@ -277,7 +285,12 @@ describe("stack wiring (Pulumi mocks)", () => {
         assert.equal(c.securityContext.readOnlyRootFilesystem, true);
         assert.equal(pod.serviceAccountName, "clickhouse");
         assert.equal(pod.automountServiceAccountToken, false);
-        assert.deepEqual(c.resources.requests, { cpu: "500m", memory: "2Gi" });
+        // Guaranteed QoS, node disk bounded (manifest-lint.test.ts: kube-score, checkov).
+        assert.deepEqual(c.resources, {
+            requests: { cpu: "500m", memory: "2Gi", "ephemeral-storage": "512Mi" },
+            limits: { cpu: "500m", memory: "2Gi", "ephemeral-storage": "1Gi" },
+        });
+        assert.equal(c.imagePullPolicy, "Always");
         assert.equal(
             pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0]
                 .podAffinityTerm.topologyKey,
