@@ -29,18 +29,24 @@ export type KubeconfigInput =
 /**
  * Loads a kubeconfig (its current context, else its first). With no source: the first file of
  * `$KUBECONFIG` that exists, else `~/.kube/config`, else the in-cluster service account.
+ *
+ * In-cluster, the service account's files are read under `/var/run/secrets/kubernetes.io/...`;
+ * `inClusterPathPrefix` (tests only) is a directory put in front of that path.
  */
-export function loadKubeconfig(source: KubeconfigInput | undefined): KubeConfig {
+export function loadKubeconfig(
+    source: KubeconfigInput | undefined,
+    { inClusterPathPrefix = "" }: { readonly inClusterPathPrefix?: string } = {},
+): KubeConfig {
     const kc = new (k8s().KubeConfig)();
     if (source === undefined) {
         const file =
             (process.env["KUBECONFIG"] ?? "")
                 .split(path.delimiter)
                 .find((f) => f && fs.existsSync(f)) ?? path.join(os.homedir(), ".kube", "config");
-        if (!fs.existsSync(file)) return inCluster(kc);
+        if (!fs.existsSync(file)) return inCluster(kc, inClusterPathPrefix);
         source = { fromFile: file };
     }
-    if ("inCluster" in source) return inCluster(kc);
+    if ("inCluster" in source) return inCluster(kc, inClusterPathPrefix);
     const where = "fromFile" in source ? `kubeconfig ${source.fromFile}` : "kubeconfig";
     try {
         if ("fromFile" in source) kc.loadFromFile(source.fromFile);
@@ -51,12 +57,12 @@ export function loadKubeconfig(source: KubeconfigInput | undefined): KubeConfig 
     return currentContext(kc);
 }
 
-function inCluster(kc: KubeConfig): KubeConfig {
+function inCluster(kc: KubeConfig, pathPrefix: string): KubeConfig {
     if (!process.env["KUBERNETES_SERVICE_HOST"])
         throw new ConnectionError(
             "no kubeconfig found and not running inside a cluster; set connection.kubeconfig",
         );
-    kc.loadFromCluster();
+    kc.loadFromCluster(pathPrefix);
     return kc;
 }
 
