@@ -3,6 +3,7 @@ import { z } from "zod";
 import { DESTRUCTIVE_CHANGES, type DestructiveChange } from "../components/ingestion/planner";
 import { kraftMetadataVersion, releaseLine } from "../components/kafka/manifests";
 import { VERSION_DEFAULTS } from "../schemas/naming";
+import { TRANSPORT_SECURITY_KEYS, transportSecurityProblems } from "./config-tls";
 
 /**
  * Stack configuration: every key, its type and default, in one zod schema. `Pulumi.yaml`
@@ -202,6 +203,7 @@ export const configSchema = z
             .describe(
                 "Days ClickHouse keeps its system log tables (query_log, trace_log, metric_log, ...); 0 keeps the image's defaults (most grow without limit).",
             ),
+        ...TRANSPORT_SECURITY_KEYS,
         clickhouseDatabase: z
             .string()
             .regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lower-case snake_case identifier")
@@ -407,6 +409,7 @@ function crossKeyProblems(cfg: StackConfig, project: string): string[] {
             `${project}:${cfg.ingestionUser === "" ? "ingestionUser" : "ingestionPasswordSecret"}: set ingestionUser and ingestionPasswordSecret together (the user and the Secret with its password), or neither to connect as the admin user`,
         );
     }
+    p.push(...transportSecurityProblems(cfg, project));
     if (cfg.ingestionUrl !== "" && /\/\/[^/]*@/.test(cfg.ingestionUrl)) {
         p.push(
             `${project}:ingestionUrl: must not carry credentials; the password comes from the ClickHouse Secret or clickhouseAdminPassword`,

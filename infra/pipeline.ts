@@ -177,7 +177,11 @@ function ingestionConnection(config: StackConfig): IngestionConnection {
                 path: path.resolve(PROJECT_ROOT, config.ingestionEmbeddedPath),
             };
         case "url":
-            return { kind: "url", url: config.ingestionUrl };
+            return {
+                kind: "url",
+                url: config.ingestionUrl,
+                allowInsecureHttp: config.ingestionAllowInsecureHttp,
+            };
         default:
             return { kind: "port-forward" };
     }

@@ -32,6 +32,7 @@
  */
 import * as crypto from "node:crypto";
 import * as http from "node:http";
+import * as https from "node:https";
 import type { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 import { ChdbEngine, ENGINE_DEFAULTS, EngineFacts, Outcome } from "./chserver-engine";
@@ -473,22 +474,33 @@ export function createHandler(engine: ChdbEngine, facts: EngineFacts, opts: Fron
     return { handle, refuseRequests: () => (refusing = true) };
 }
 
+/** A certificate and its private key (PEM): the front end then speaks HTTPS, as `https_port`. */
+export interface ServerTls {
+    readonly cert: string | Buffer;
+    readonly key: string | Buffer;
+}
+
 /**
- * An HTTP server on 127.0.0.1:`port` (0: any free port) answering with `front`; `log` gets
- * internal errors (a handler bug, not a ClickHouse error).
+ * An HTTP server (HTTPS with `tls`) on 127.0.0.1:`port` (0: any free port) answering with
+ * `front`; `log` gets internal errors (a handler bug, not a ClickHouse error).
  */
 export async function listen(
     front: Front,
     port: number,
     log: (msg: string) => void,
+    tls?: ServerTls,
 ): Promise<{ server: http.Server; port: number }> {
-    const server = http.createServer((req, res) => {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
         front.handle(req, res).catch((e: unknown) => {
             log(`internal error: ${e instanceof Error ? e.stack : String(e)}`);
             if (!res.headersSent) res.writeHead(500);
             res.end();
         });
-    });
+    };
+    // https.Server is an http.Server (a tls.Server underneath) with the same request events.
+    const server: http.Server = tls
+        ? https.createServer({ cert: tls.cert, key: tls.key }, handler)
+        : http.createServer(handler);
     server.keepAliveTimeout = 10_000;
     server.headersTimeout = 60_000;
     server.requestTimeout = 0;
@@ -504,7 +516,7 @@ export async function listen(
 
 /** A front end served in this process (tests, the benchmark). */
 export interface ServedEngine {
-    /** `http://127.0.0.1:<port>` */
+    /** `http://127.0.0.1:<port>`, or `https://` with `tls` */
     readonly url: string;
     readonly port: number;
     readonly server: http.Server;
@@ -513,13 +525,14 @@ export interface ServedEngine {
 
 /**
  * The HTTP interface, with the server's defaults, over the chdb data path that a `Session` of
- * this process keeps open, on a free loopback port. `onRequest` sees every request before it is
- * handled (to record or count what went over the wire).
+ * this process keeps open, on a free loopback port (HTTPS with `tls`). `onRequest` sees every
+ * request before it is handled (to record or count what went over the wire).
  */
 export async function serveEngine(
     dataPath: string,
     user: { readonly username: string; readonly password: string },
     onRequest?: (req: http.IncomingMessage) => void,
+    tls?: ServerTls,
 ): Promise<ServedEngine> {
     const engine = new ChdbEngine(dataPath, ENGINE_DEFAULTS);
     const log = (msg: string) => process.stderr.write(`[chserver-http] ${msg}\n`);
@@ -534,9 +547,10 @@ export async function serveEngine(
         },
         0,
         log,
+        tls,
     );
     return {
-        url: `http://127.0.0.1:${port}`,
+        url: `${tls ? "https" : "http"}://127.0.0.1:${port}`,
         port,
         server,
         close: () =>

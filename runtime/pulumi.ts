@@ -69,6 +69,8 @@ export function localStackConfig(local: {
         clickhouseMemory: "512Mi",
         ingestionConnection: "url",
         ingestionUrl: local.clickhouseUrl,
+        // The local ClickHouse server listens on loopback, plain HTTP.
+        ingestionAllowInsecureHttp: "true",
         ingestionKafkaBrokers: local.kafkaBootstrap,
     };
 }

@@ -50,6 +50,8 @@ function sandboxConfig(state: SandboxState): Record<string, string> {
         clickhouseDatabase: DATABASE,
         ingestionConnection: "url",
         ingestionUrl: state.clickhouseUrl,
+        // The sandbox's ClickHouse server listens on loopback, plain HTTP.
+        ingestionAllowInsecureHttp: "true",
         ingestionKafkaBrokers: state.kafkaBootstrap,
         allowDestructiveChanges: "true",
         dropTargetOnDelete: "true",

@@ -154,7 +154,11 @@ type Provider = ReturnType<typeof countedProvider>;
 /** The provider's calls as the engine makes them, through the counting proxy. */
 function countedProvider(ctx: BenchContext, proxy: Proxy) {
     const impl = providerImplementation;
-    const connection: ConnectionSpec = { kind: "http", url: proxy.url };
+    const connection: ConnectionSpec = {
+        kind: "http",
+        url: proxy.url,
+        allowInsecureHttp: true, // the counting proxy on loopback
+    };
     const inputs = (stream: StreamSpec): StreamIngestionInputs => ({
         stream,
         database: BENCH_DB,

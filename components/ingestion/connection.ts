@@ -1,9 +1,12 @@
 /**
  * How the provider reaches ClickHouse: a `@clickhouse/client` client over
  *
- * - `http`: a URL (credentials never in it),
+ * - `http`: a URL (credentials never in it); `https://` verified against `ca` (else the system's
+ *   CAs), `http://` refused unless `allowInsecureHttp` accepts the password crossing in clear,
  * - `port-forward`: the Kubernetes API's portforward subresource to a ClickHouse pod (or a pod
- *   behind a service), for when ClickHouse is only reachable inside the cluster (see `kube.ts`),
+ *   behind a service), for when ClickHouse is only reachable inside the cluster (see `kube.ts`);
+ *   with `tls`, HTTPS through the tunnel, the certificate verified against the CA and the name
+ *   it is made for (the Service's), not the loopback address the tunnel listens on,
  * - `embedded`: the chdb engine in-process (local loop, tests), loaded only for this kind.
  *
  * Credentials are never values in a connection spec, only references resolved at run time: a stack
@@ -21,8 +24,11 @@
    costs nothing. */
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { KubeConfig } from "@kubernetes/client-node";
+import * as fs from "node:fs";
+import type * as https from "node:https";
 import { claimEngine, releaseEngine } from "../../schemas/engine";
 import { ConnectionError, type KubeconfigSource } from "./connection-errors";
+import { serverIdentity, verifyServerCertificate } from "./connection-tls";
 
 export { ConnectionError, type KubeconfigSource } from "./connection-errors";
 
@@ -48,10 +54,35 @@ export type SecretSource =
           };
       };
 
+/**
+ * Where the PEM of a CA certificate comes from (not secret, but often kept beside secrets, e.g.
+ * the `ca.crt` key of a TLS Secret).
+ */
+export type CaSource =
+    /** A PEM file on the machine running Pulumi. */
+    | { readonly fromFile: string }
+    /** An environment variable holding the PEM text. */
+    | { readonly fromEnv: string }
+    /** A key of a Kubernetes Secret (`ca.crt` of a cert-manager or kubernetes.io/tls Secret). */
+    | {
+          readonly fromKubernetesSecret: {
+              readonly namespace: string;
+              readonly name: string;
+              readonly key: string;
+          };
+      };
+
 export interface HttpConnection {
     readonly kind: "http";
-    /** `http(s)://host:port`, without credentials. */
+    /** `https://host:port` (or `http://` with `allowInsecureHttp`), without credentials. */
     readonly url: string;
+    /** The CA that issued the server's certificate. @default the system's CAs */
+    readonly ca?: CaSource;
+    /**
+     * Accept an `http://` url: the password and every query cross the network in clear. For a
+     * server on loopback (the local runtime) or behind a tunnel that encrypts. @default false
+     */
+    readonly allowInsecureHttp?: boolean;
     /** @default "default" */
     readonly username?: string;
     /** @default none (passwordless user) */
@@ -69,8 +100,18 @@ export interface PortForwardConnection {
     /** A ClickHouse pod; or give `service` and a ready pod behind it is picked. */
     readonly pod?: string;
     readonly service?: string;
-    /** ClickHouse HTTP port (of the service when `service` is given). @default 8123 */
+    /**
+     * ClickHouse HTTP port, or HTTPS port with `tls` (of the service when `service` is given).
+     * @default 8123, 8443 with `tls`
+     */
     readonly port?: number;
+    /** Speak HTTPS through the tunnel, verifying the server's certificate. @default plain HTTP */
+    readonly tls?: {
+        /** The CA that issued the server's certificate. */
+        readonly ca: CaSource;
+        /** The name the certificate is made for, e.g. `<service>.<namespace>.svc`. */
+        readonly serverName: string;
+    };
     /** @default "default" */
     readonly username?: string;
     readonly password?: SecretSource;
@@ -113,9 +154,13 @@ export function connectionProblems(raw: unknown): string[] {
     const c = raw as Record<string, unknown>;
     switch (c["kind"]) {
         case "http":
-            return [...urlProblems(c["url"]), ...credentialProblems(c)];
+            return [
+                ...urlProblems(c["url"], c["allowInsecureHttp"]),
+                ...(c["ca"] === undefined ? [] : caProblems(c["ca"], "connection.ca")),
+                ...credentialProblems(c),
+            ];
         case "port-forward":
-            return [...podProblems(c), ...credentialProblems(c)];
+            return [...podProblems(c), ...tlsProblems(c["tls"]), ...credentialProblems(c)];
         case "embedded":
             return nonEmpty(c["path"]) ? [] : ["connection.path is required for kind 'embedded'"];
         default:
@@ -127,7 +172,7 @@ export function connectionProblems(raw: unknown): string[] {
 
 const nonEmpty = (v: unknown): v is string => typeof v === "string" && v.length > 0;
 
-function urlProblems(url: unknown): string[] {
+function urlProblems(url: unknown, allowInsecureHttp: unknown): string[] {
     if (!nonEmpty(url)) return ["connection.url is required for kind 'http'"];
     let u: URL;
     try {
@@ -138,6 +183,12 @@ function urlProblems(url: unknown): string[] {
     const p: string[] = [];
     if (u.protocol !== "http:" && u.protocol !== "https:")
         p.push("connection.url must be http:// or https://");
+    if (allowInsecureHttp !== undefined && typeof allowInsecureHttp !== "boolean")
+        p.push("connection.allowInsecureHttp must be a boolean");
+    if (u.protocol === "http:" && allowInsecureHttp !== true)
+        p.push(
+            `connection.url ${u.origin} is plain http://: the password and every query would cross the network unencrypted; use https:// (with connection.ca naming the CA that issued the server's certificate), or set connection.allowInsecureHttp: true to accept that (stack config: ingestionAllowInsecureHttp)`,
+        );
     if (u.username || u.password)
         p.push(
             "connection.url must not contain credentials; use connection.username and connection.password: { fromConfig: ... }",
@@ -159,6 +210,33 @@ function podProblems(c: Record<string, unknown>): string[] {
     const port = c["port"];
     if (port !== undefined && !(Number.isInteger(port) && Number(port) > 0 && Number(port) < 65536))
         p.push("connection.port must be a TCP port number");
+    return p;
+}
+
+function caProblems(raw: unknown, where: string): string[] {
+    const s = raw as Record<string, unknown> | null;
+    const valid =
+        typeof s === "object" &&
+        s !== null &&
+        (typeof s["fromFile"] === "string" ||
+            typeof s["fromEnv"] === "string" ||
+            ("fromKubernetesSecret" in s && secretSourceProblems(s, where).length === 0));
+    return valid
+        ? []
+        : [
+              `${where} must be { fromFile: path }, { fromEnv: VAR } or { fromKubernetesSecret: { namespace, name, key } }`,
+          ];
+}
+
+function tlsProblems(raw: unknown): string[] {
+    if (raw === undefined) return [];
+    const t = raw as Record<string, unknown> | null;
+    if (typeof t !== "object" || t === null) return ["connection.tls must be { ca, serverName }"];
+    const p = caProblems(t["ca"], "connection.tls.ca");
+    if (!nonEmpty(t["serverName"]) || !NAME_1123.test(t["serverName"]))
+        p.push(
+            "connection.tls.serverName must be the DNS name the server's certificate is made for, e.g. clickhouse.<namespace>.svc",
+        );
     return p;
 }
 
@@ -220,35 +298,50 @@ export async function openClient(
     switch (spec.kind) {
         case "embedded":
             return openEmbeddedClient(spec);
-        case "http": {
-            const password = spec.password
-                ? await resolveSecret(spec.password, ctx, spec.kubeconfig)
-                : "";
-            return openHttpClient(
-                spec.url,
-                spec.username ?? "default",
-                password,
-                spec.requestTimeoutMs,
-                spec.url,
-            );
-        }
+        case "http":
+            return openUrlClient(spec, ctx);
         case "port-forward": {
             const kc = await loadKubeconfig(spec.kubeconfig, ctx);
             const password = spec.password
                 ? await resolveSecret(spec.password, ctx, spec.kubeconfig, kc)
                 : "";
+            const tls = spec.tls;
+            const ca = tls ? await resolveCa(tls.ca, "connection.tls.ca", ctx, undefined, kc) : "";
             const forward = await kube().startPortForward(
                 kc,
                 spec.namespace,
                 spec.pod ? { pod: spec.pod } : { service: spec.service! },
-                spec.port ?? 8123,
+                spec.port ?? (tls ? 8443 : 8123),
             );
+            const describe = `${forward.describe} (port-forward${tls ? ", TLS" : ""})`;
+            let agent: https.Agent | undefined;
+            if (tls) {
+                try {
+                    await verifyServerCertificate({
+                        host: "127.0.0.1",
+                        port: forward.localPort,
+                        serverName: tls.serverName,
+                        ca: Buffer.from(ca),
+                        caDescription: `connection.tls.ca ${JSON.stringify(tls.ca)}`,
+                        describe: `${describe} as ${tls.serverName}`,
+                        timeoutMs: HANDSHAKE_TIMEOUT_MS,
+                    });
+                } catch (e) {
+                    await forward.close();
+                    throw e;
+                }
+                // The tunnel listens on 127.0.0.1; the certificate is checked against the name it
+                // is made for. The client's own `tls` option cannot name it, an agent can.
+                const { Agent } = require("node:https") as typeof import("node:https");
+                agent = new Agent({ keepAlive: true, ca, ...serverIdentity(tls.serverName) });
+            }
             const opened = openHttpClient(
-                `http://127.0.0.1:${forward.localPort}`,
+                `${tls ? "https" : "http"}://127.0.0.1:${forward.localPort}`,
                 spec.username ?? "default",
                 password,
                 spec.requestTimeoutMs,
-                `${forward.describe} (port-forward)`,
+                describe,
+                agent ? { agent } : {},
             );
             return {
                 client: opened.client,
@@ -265,12 +358,44 @@ export async function openClient(
     }
 }
 
+/** Waits this long for the TLS handshake that checks the certificate before the client is used. */
+const HANDSHAKE_TIMEOUT_MS = 30_000;
+
+/** A `http` spec: the URL as given; for https://, the certificate checked up front. */
+async function openUrlClient(spec: HttpConnection, ctx: ConnectionContext): Promise<OpenedClient> {
+    const password = spec.password ? await resolveSecret(spec.password, ctx, spec.kubeconfig) : "";
+    const url = new URL(spec.url);
+    let ca: string | undefined;
+    if (url.protocol === "https:") {
+        ca = spec.ca ? await resolveCa(spec.ca, "connection.ca", ctx, spec.kubeconfig) : undefined;
+        await verifyServerCertificate({
+            host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+            port: Number(url.port || 443),
+            ...(ca ? { ca: Buffer.from(ca) } : {}),
+            caDescription: spec.ca
+                ? `connection.ca ${JSON.stringify(spec.ca)}`
+                : "the system's CA store (connection.ca is not set)",
+            describe: url.origin,
+            timeoutMs: HANDSHAKE_TIMEOUT_MS,
+        });
+    }
+    return openHttpClient(
+        spec.url,
+        spec.username ?? "default",
+        password,
+        spec.requestTimeoutMs,
+        spec.url,
+        ca ? { ca } : {},
+    );
+}
+
 function openHttpClient(
     url: string,
     username: string,
     password: string,
     timeout: number | undefined,
     describe: string,
+    tls: { readonly ca?: string; readonly agent?: https.Agent },
 ): OpenedClient {
     const { createClient, ClickHouseLogLevel } =
         require("@clickhouse/client") as typeof import("@clickhouse/client");
@@ -278,6 +403,8 @@ function openHttpClient(
         url,
         username,
         password,
+        ...(tls.ca ? { tls: { ca_cert: Buffer.from(tls.ca) } } : {}),
+        ...(tls.agent ? { http_agent: tls.agent } : {}),
         request_timeout: timeout ?? 300_000,
         application: "kafka-clickhouse-stack",
         // Rebuilds (INSERT ... SELECT) and mutations can run for minutes: progress headers keep
@@ -387,6 +514,33 @@ export async function resolveSecret(
         kc ?? (await loadKubeconfig(kubeconfig, ctx)),
         source.fromKubernetesSecret,
     );
+}
+
+/** The PEM text of a CA, checked to hold a certificate. Messages name the source, not the text. */
+async function resolveCa(
+    source: CaSource,
+    where: string,
+    ctx: ConnectionContext,
+    kubeconfig?: KubeconfigSource,
+    kc?: KubeConfig,
+): Promise<string> {
+    let pem: string;
+    if ("fromFile" in source) {
+        try {
+            pem = fs.readFileSync(source.fromFile, "utf8");
+        } catch (e) {
+            throw new ConnectionError(
+                `${where}: cannot read CA file ${source.fromFile}: ${e instanceof Error ? e.message : String(e)}`,
+                { cause: e, configProblem: true },
+            );
+        }
+    } else pem = await resolveSecret(source, ctx, kubeconfig, kc);
+    if (!pem.includes("-----BEGIN CERTIFICATE-----"))
+        throw new ConnectionError(
+            `${where} ${JSON.stringify(source)} holds no PEM certificate (-----BEGIN CERTIFICATE-----); give the CA certificate, e.g. the ca.crt key of the TLS Secret`,
+            { configProblem: true },
+        );
+    return pem;
 }
 
 /** Loads a kubeconfig; one held in a stack secret or an environment variable is resolved first. */

@@ -7,8 +7,11 @@ import { SECRET_KEYS } from "../../schemas/naming";
 export type IngestionConnection =
     /** A port-forward to a pod behind the ClickHouse client Service. */
     | { readonly kind: "port-forward" }
-    /** An HTTP(S) URL, without credentials. */
-    | { readonly kind: "url"; readonly url: string }
+    /**
+     * An HTTPS URL, without credentials; `http://` only with `allowInsecureHttp` (the password
+     * then crosses the network in clear).
+     */
+    | { readonly kind: "url"; readonly url: string; readonly allowInsecureHttp?: boolean }
     /** The embedded engine, with its data folder (an absolute path). */
     | { readonly kind: "embedded"; readonly path: string };
 
@@ -57,8 +60,16 @@ export function ingestionConnection(
                     key: user ? SECRET_KEYS.kafkaPassword : SECRET_KEYS.adminPassword,
                 },
             };
+            const insecure = connection.kind === "url" && connection.allowInsecureHttp === true;
             return connection.kind === "url"
-                ? { kind: "http", url: connection.url, username, password, ...kubeconfig }
+                ? {
+                      kind: "http",
+                      url: connection.url,
+                      ...(insecure ? { allowInsecureHttp: true } : {}),
+                      username,
+                      password,
+                      ...kubeconfig,
+                  }
                 : {
                       kind: "port-forward",
                       namespace: args.namespace,

@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { openClient, shutdownEmbedded } from "../../components/ingestion/connection";
-import { serveEngine } from "../../runtime/chserver-http";
+import { serveEngine, type ServerTls } from "../../runtime/chserver-http";
 
 export interface EmbeddedClickHouse {
     readonly client: ClickHouseClient;
@@ -59,7 +59,7 @@ export async function openEmbedded(
 export { queryRows } from "../../components/ingestion/introspect";
 
 export interface HttpFront {
-    /** `http://127.0.0.1:<port>` */
+    /** `http://127.0.0.1:<port>`, or `https://` with `tls` */
     readonly url: string;
     readonly port: number;
     /** Every request's headers, URL and body, as received (to check what went over the wire). */
@@ -74,30 +74,37 @@ export interface HttpFront {
 /**
  * The ClickHouse HTTP interface of the local runtime (runtime/chserver-http.ts) in front of this
  * process's embedded engine, on a loopback port, accepting one user: it lets tests exercise the
- * real HTTP transport and its credentials end to end, and records every request.
+ * real HTTP transport and its credentials end to end, and records every request. With `tls` it
+ * speaks HTTPS with that certificate, as ClickHouse's `https_port`.
  */
 export async function serveHttp(
     ch: EmbeddedClickHouse,
     credentials: { username: string; password: string },
+    tls?: ServerTls,
 ): Promise<HttpFront> {
     const requests: Array<{
         url: string;
         headers: Record<string, string | string[] | undefined>;
         body: string;
     }> = [];
-    const served = await serveEngine(ch.path, credentials, (req) => {
-        const chunks: Buffer[] = [];
-        requests.push({
-            url: req.url ?? "",
-            headers: req.headers,
-            get body() {
-                return Buffer.concat(chunks).toString("utf8");
-            },
-        });
-        // Paused first, so listening does not start the flow: the front end reads the body at its
-        // own pace and every chunk it reads is seen here too.
-        req.pause();
-        req.on("data", (c: Buffer) => chunks.push(c));
-    });
+    const served = await serveEngine(
+        ch.path,
+        credentials,
+        (req) => {
+            const chunks: Buffer[] = [];
+            requests.push({
+                url: req.url ?? "",
+                headers: req.headers,
+                get body() {
+                    return Buffer.concat(chunks).toString("utf8");
+                },
+            });
+            // Paused first, so listening does not start the flow: the front end reads the body at
+            // its own pace and every chunk it reads is seen here too.
+            req.pause();
+            req.on("data", (c: Buffer) => chunks.push(c));
+        },
+        tls,
+    );
     return { url: served.url, port: served.port, requests, close: () => served.close() };
 }

@@ -55,6 +55,7 @@ const inputs = (stream: unknown): StreamIngestionInputs => ({
     connection: {
         kind: "http",
         url: front.url,
+        allowInsecureHttp: true, // the local front end on loopback
         username: USER,
         password: { fromConfig: "clickhousePassword" },
     } as ConnectionSpec,

@@ -61,6 +61,8 @@ after(async () => {
 const httpConnection = (): ConnectionSpec => ({
     kind: "http",
     url: front.url,
+    // The local front end on loopback speaks plain HTTP (test/integration/tls.test.ts: HTTPS).
+    allowInsecureHttp: true,
     username: USER,
     password: { fromConfig: "clickhousePassword" },
 });
@@ -192,6 +194,7 @@ describe("check", () => {
                 connection: {
                     kind: "http",
                     url: "http://127.0.0.1:1",
+                    allowInsecureHttp: true,
                     password: { fromConfig: "clickhousePassword" },
                 },
             }),

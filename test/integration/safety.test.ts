@@ -58,6 +58,7 @@ let front: HttpFront;
 const httpConnection = (): StreamIngestionInputs["connection"] => ({
     kind: "http",
     url: front.url,
+    allowInsecureHttp: true, // the local front end on loopback
     username: "ingest",
     password: { fromEnv: "KCS_SAFETY_PASSWORD" },
 });

@@ -144,6 +144,26 @@ describe("stack config", () => {
             { strimziCrdSource: "path" },
             /strimziCrdPath: required when strimziCrdSource is 'path'/,
         ],
+        [
+            "a plain http:// URL without ingestionAllowInsecureHttp",
+            { ingestionConnection: "url", ingestionUrl: "http://ch.db.svc:8123" },
+            /ingestionUrl: http:\/\/ch\.db\.svc:8123 is plain http:\/\/, .*use https:\/\/ \(and clickhouseTls\), or set ingestionAllowInsecureHttp to true/,
+        ],
+        [
+            "TLS from a Secret without its name",
+            { clickhouseTls: "secret" },
+            /clickhouseTlsSecret: required when clickhouseTls is 'secret'/,
+        ],
+        [
+            "TLS from cert-manager without an issuer",
+            { clickhouseTls: "cert-manager" },
+            /clickhouseTlsIssuer: required when clickhouseTls is 'cert-manager'/,
+        ],
+        [
+            "an unknown TLS source",
+            { clickhouseTls: "on" },
+            /clickhouseTls: .*"off".*"secret".*"cert-manager"/,
+        ],
     ];
     for (const [title, raw, message] of cases) {
         it(`rejects ${title}, naming the key and the stack`, () => {
@@ -165,6 +185,19 @@ describe("stack config", () => {
             ["ttl", "dropColumn"],
         );
         assert.equal(destructiveAllowance(parseConfig({}, "dev")), false);
+    });
+
+    it("accepts http:// with ingestionAllowInsecureHttp, and https:// without it", () => {
+        const url = { ingestionConnection: "url", ingestionUrl: "http://127.0.0.1:8123" };
+        assert.equal(
+            parseConfig({ ...url, ingestionAllowInsecureHttp: "true" }, "dev")
+                .ingestionAllowInsecureHttp,
+            true,
+        );
+        assert.equal(
+            parseConfig({ ...url, ingestionUrl: "https://ch.db.svc:8443" }, "dev").ingestionUrl,
+            "https://ch.db.svc:8443",
+        );
     });
 
     it("reports every problem at once", () => {
