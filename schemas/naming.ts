@@ -14,6 +14,12 @@ export const SECRET_KEYS = {
     /** ClickHouse read-only user and password (the same Secret). */
     readonlyUser: "readonly-user",
     readonlyPassword: "readonly-password",
+    /**
+     * The SHA-256 (hex) of those passwords, the only form the ClickHouse pods receive; the
+     * plaintext keys stay for clients (the DDL provider).
+     */
+    adminPasswordSha256: "admin-password-sha256",
+    readonlyPasswordSha256: "readonly-password-sha256",
     /** A Kafka user's password (Strimzi's KafkaUser Secret, or the external mode's Secret). */
     kafkaPassword: "password",
     /** The JAAS line Strimzi's User Operator writes beside the password. */

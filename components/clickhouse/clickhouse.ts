@@ -6,13 +6,14 @@ import {
     ClickHouseStorage,
     KafkaAccess,
     configMaps,
+    credentialsChecksum,
     credentialsSecret,
     podDisruptionBudget,
     serviceAccount,
     services,
     statefulSet,
 } from "./manifests";
-import { LogLevel, PORTS } from "./render";
+import { LogLevel, PORTS, passwordSha256Hex } from "./render";
 
 export interface ClickHouseArgs {
     readonly namespace: pulumi.Input<string>;
@@ -92,7 +93,28 @@ export class ClickHouse extends pulumi.ComponentResource {
                 parent,
             ).result;
         const admin = args.adminPassword ? pulumi.secret(args.adminPassword) : password("admin");
-        const passwords = { admin, readonly: password("readonly") };
+        const readonly = password("readonly");
+        const sha256 = (p: pulumi.Input<string>) => pulumi.secret(p).apply(passwordSha256Hex);
+        const passwords = {
+            admin,
+            readonly,
+            adminSha256: sha256(admin),
+            readonlySha256: sha256(readonly),
+        };
+        const credentialsChecksumKey = new random.RandomPassword(
+            `${name}-credentials-checksum-key`,
+            { length: 64, special: false },
+            parent,
+        ).result;
+        // A keyed hash (HMAC) of the values the pods read reveals nothing about them: unsecret,
+        // so the StatefulSet's diff stays readable.
+        const checksum = pulumi.unsecret(
+            pulumi
+                .all([credentialsChecksumKey, passwords.adminSha256, passwords.readonlySha256])
+                .apply(([key, adminSha256, readonlySha256]) =>
+                    credentialsChecksum(key, { adminSha256, readonlySha256 }),
+                ),
+        );
 
         const credentials = new k8s.core.v1.Secret(
             `${name}-credentials`,
@@ -116,6 +138,7 @@ export class ClickHouse extends pulumi.ComponentResource {
             configMap: config.metadata.name,
             usersConfigMap: users.metadata.name,
             headlessService: headless.metadata.name,
+            credentialsChecksum: checksum,
         };
         this.statefulSet = new k8s.apps.v1.StatefulSet(
             `${name}-statefulset`,

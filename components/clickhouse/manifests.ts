@@ -3,7 +3,7 @@
  * (values passed through may be Outputs), so tests call them without Pulumi; the `ClickHouse`
  * component only registers what they return.
  */
-import { createHash } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import type { KafkaEndpoint } from "../kafka/endpoint";
@@ -58,6 +58,19 @@ export interface ClickHouseRefs {
     readonly configMap: pulumi.Input<string>;
     readonly usersConfigMap: pulumi.Input<string>;
     readonly headlessService: pulumi.Input<string>;
+    /**
+     * Changes whenever a Secret value the pods consume changes (see `credentialsChecksum`), so a
+     * rotated password rolls the pods; it must reveal nothing about those values.
+     */
+    readonly credentialsChecksum: pulumi.Input<string>;
+}
+
+/** The users' passwords, and the SHA-256 (`passwordSha256Hex`) of each that the pods receive. */
+export interface ClickHousePasswords {
+    readonly admin: pulumi.Input<string>;
+    readonly readonly: pulumi.Input<string>;
+    readonly adminSha256: pulumi.Input<string>;
+    readonly readonlySha256: pulumi.Input<string>;
 }
 
 export function clickhouseLabels(name: string): Record<string, string> {
@@ -68,10 +81,13 @@ function metadata(spec: ClickHouseSpec, name: string) {
     return { name, namespace: spec.namespace, labels: clickhouseLabels(spec.name) };
 }
 
-/** The users and their passwords; the pods read the passwords from here (`from_env`). */
+/**
+ * The users and their passwords. The pods read only the SHA-256 keys (`from_env`); clients such
+ * as the DDL provider read the passwords.
+ */
 export function credentialsSecret(
     spec: ClickHouseSpec,
-    passwords: { readonly admin: pulumi.Input<string>; readonly readonly: pulumi.Input<string> },
+    passwords: ClickHousePasswords,
 ): k8s.core.v1.SecretArgs {
     return {
         metadata: metadata(spec, `${spec.name}-credentials`),
@@ -81,6 +97,8 @@ export function credentialsSecret(
             [SECRET_KEYS.adminPassword]: passwords.admin,
             [SECRET_KEYS.readonlyUser]: spec.readonlyUser,
             [SECRET_KEYS.readonlyPassword]: passwords.readonly,
+            [SECRET_KEYS.adminPasswordSha256]: passwords.adminSha256,
+            [SECRET_KEYS.readonlyPasswordSha256]: passwords.readonlySha256,
         },
     };
 }
@@ -112,12 +130,17 @@ export function configMaps(spec: ClickHouseSpec): {
     config: k8s.core.v1.ConfigMapArgs;
     users: k8s.core.v1.ConfigMapArgs;
 } {
-    const users = { adminUser: spec.adminUser, readonlyUser: spec.readonlyUser };
     const generated = { namespace: spec.namespace, labels: clickhouseLabels(spec.name) };
     return {
         config: { metadata: generated, data: configFiles(spec) },
-        users: { metadata: generated, data: { "users.xml": renderUsersConfig(users) } },
+        users: { metadata: generated, data: usersFiles(spec) },
     };
+}
+
+/** The files of users.d/. */
+export function usersFiles(spec: ClickHouseSpec): Record<string, string> {
+    const users = { adminUser: spec.adminUser, readonlyUser: spec.readonlyUser };
+    return { "users.xml": renderUsersConfig(users) };
 }
 
 /**
@@ -161,13 +184,16 @@ export function podDisruptionBudget(spec: ClickHouseSpec): k8s.policy.v1.PodDisr
     };
 }
 
-/** The StatefulSet: pods rolled when the rendered config changes, data on PVCs or emptyDir. */
+/**
+ * The StatefulSet: pods rolled when config.d/, users.d/ or a Secret value they consume changes
+ * (two pod-template annotations), data on PVCs or emptyDir.
+ */
 export function statefulSet(
     spec: ClickHouseSpec,
     refs: ClickHouseRefs,
 ): k8s.apps.v1.StatefulSetArgs {
     const labels = clickhouseLabels(spec.name);
-    const configHash = hash(JSON.stringify(configFiles(spec)));
+    const configHash = hash(JSON.stringify({ config: configFiles(spec), users: usersFiles(spec) }));
     return {
         metadata: metadata(spec, spec.name),
         spec: {
@@ -178,7 +204,10 @@ export function statefulSet(
             template: {
                 metadata: {
                     labels,
-                    annotations: { "kafka-clickhouse/config-hash": configHash },
+                    annotations: {
+                        [POD_ANNOTATIONS.configHash]: configHash,
+                        [POD_ANNOTATIONS.credentialsChecksum]: refs.credentialsChecksum,
+                    },
                 },
                 spec: podSpec(spec, refs),
             },
@@ -193,6 +222,27 @@ export function statefulSet(
             volumeClaimTemplates: volumeClaimTemplates(spec),
         },
     };
+}
+
+/** Pod-template annotations whose change rolls the pods. */
+export const POD_ANNOTATIONS = {
+    /** Over config.d/ and users.d/ (nothing secret in them). */
+    configHash: "kafka-clickhouse/config-hash",
+    /** Over the Secret values the pods consume, keyed (see `credentialsChecksum`). */
+    credentialsChecksum: "kafka-clickhouse/credentials-checksum",
+} as const;
+
+/**
+ * A checksum of the Secret values the pods consume: HMAC-SHA-256 under `key`, a random value only
+ * the (encrypted) stack state holds. Unlike a plain hash, it gives no way to test a guessed
+ * password against it, so it may sit in the pod template, which more people may read than Secrets.
+ */
+export function credentialsChecksum(key: string, values: Readonly<Record<string, string>>): string {
+    if (key.length < 32) throw new Error("the credentials checksum key must be >= 32 characters");
+    const sorted = Object.keys(values)
+        .sort()
+        .map((k) => [k, values[k]]);
+    return createHmac("sha256", key).update(JSON.stringify(sorted)).digest("hex").slice(0, 32);
 }
 
 /** The image's `clickhouse` user and group. */
@@ -282,15 +332,26 @@ function container(spec: ClickHouseSpec, refs: ClickHouseRefs): k8s.types.input.
     };
 }
 
-/** Passwords from Secrets; the rendered XML names these variables. */
+/**
+ * Secret values: the SHA-256 of the ClickHouse passwords (never the passwords) and the Kafka SASL
+ * password, which librdkafka needs itself. The rendered XML names these variables.
+ */
 function env(spec: ClickHouseSpec, refs: ClickHouseRefs): k8s.types.input.core.v1.EnvVar[] {
     const fromSecret = (name: string, secret: pulumi.Input<string>, key: string) => ({
         name,
         valueFrom: { secretKeyRef: { name: secret, key } },
     });
     const vars = [
-        fromSecret(ENV.adminPassword, refs.credentialsSecret, SECRET_KEYS.adminPassword),
-        fromSecret(ENV.readonlyPassword, refs.credentialsSecret, SECRET_KEYS.readonlyPassword),
+        fromSecret(
+            ENV.adminPasswordSha256,
+            refs.credentialsSecret,
+            SECRET_KEYS.adminPasswordSha256,
+        ),
+        fromSecret(
+            ENV.readonlyPasswordSha256,
+            refs.credentialsSecret,
+            SECRET_KEYS.readonlyPasswordSha256,
+        ),
         // The image would otherwise write its own users.d file for the default user.
         { name: "CLICKHOUSE_SKIP_USER_SETUP", value: "1" },
     ];

@@ -3,14 +3,30 @@
  * rendered: the files name environment variables (`from_env`) that the StatefulSet fills from a
  * Secret, so the ConfigMaps hold nothing secret.
  */
+import { createHash } from "node:crypto";
 import type { KafkaClientSettings } from "../kafka/endpoint";
 
-/** Environment variables the pod receives from Secrets; the rendered XML refers to them by name. */
+/**
+ * Environment variables the pod receives from Secrets; the rendered XML refers to them by name.
+ * ClickHouse users get the SHA-256 of their password, never the password: ClickHouse writes the
+ * merged, substituted config to `preprocessed_configs/` on the data volume.
+ */
 export const ENV = {
-    adminPassword: "CLICKHOUSE_ADMIN_PASSWORD",
-    readonlyPassword: "CLICKHOUSE_READONLY_PASSWORD",
+    adminPasswordSha256: "CLICKHOUSE_ADMIN_PASSWORD_SHA256",
+    readonlyPasswordSha256: "CLICKHOUSE_READONLY_PASSWORD_SHA256",
     kafkaSaslPassword: "KAFKA_SASL_PASSWORD",
 } as const;
+
+/** What `<password_sha256_hex>` holds: the hex SHA-256 of the password's UTF-8 bytes. */
+export function passwordSha256Hex(password: string): string {
+    return createHash("sha256").update(password, "utf8").digest("hex");
+}
+
+/**
+ * Marks an element ClickHouse leaves out of `preprocessed_configs/` (the running config keeps
+ * it): for values substituted from the environment that are secret or derived from a secret.
+ */
+const HIDDEN = { hide_in_preprocessed: "true" } as const;
 
 /**
  * The listeners the pod opens. Interserver (9009) is left out while nothing replicates (the
@@ -182,7 +198,8 @@ export function renderKafkaConfig(settings: KafkaConfigSettings): string {
         children.push(
             el("sasl_mechanism", [settings.saslMechanism]),
             el("sasl_username", [settings.saslUsername]),
-            el("sasl_password", [], { from_env: ENV.kafkaSaslPassword }),
+            // librdkafka needs the password itself: kept out of preprocessed_configs/ instead.
+            el("sasl_password", [], { from_env: ENV.kafkaSaslPassword, ...HIDDEN }),
         );
     }
     if (settings.securityProtocol.endsWith("SSL") && settings.caFile) {
@@ -196,7 +213,8 @@ export function renderKafkaConfig(settings: KafkaConfigSettings): string {
 
 /**
  * users.d/users.xml: removes the password-less `default` user, adds an admin (access management,
- * used by the DDL provider) and a read-only user. Passwords come from the environment.
+ * used by the DDL provider) and a read-only user. The SHA-256 of each password comes from the
+ * environment (`password_sha256_hex`), so the pod never holds a ClickHouse password.
  */
 export function renderUsersConfig(users: UserSettings): string {
     for (const name of [users.adminUser, users.readonlyUser]) {
@@ -210,13 +228,13 @@ export function renderUsersConfig(users: UserSettings): string {
         (users.networks ?? ["::/0"]).map((n) => el("ip", [n])),
     );
     const user = (passwordEnv: string, profile: string): Node[] => [
-        el("password", [], { from_env: passwordEnv }),
+        el("password_sha256_hex", [], { from_env: passwordEnv, ...HIDDEN }),
         networks,
         el("profile", [profile]),
         el("quota", ["default"]),
     ];
     return document(
-        "Managed by kafka-clickhouse-stack: users; passwords are read from the environment.",
+        "Managed by kafka-clickhouse-stack: users; password hashes are read from the environment.",
         el("clickhouse", [
             el("profiles", [
                 el("readonly", [el("readonly", ["1"]), el("max_execution_time", ["60"])]),
@@ -224,11 +242,11 @@ export function renderUsersConfig(users: UserSettings): string {
             el("users", [
                 el("default", [], { remove: "remove" }),
                 el(users.adminUser, [
-                    ...user(ENV.adminPassword, "default"),
+                    ...user(ENV.adminPasswordSha256, "default"),
                     el("access_management", ["1"]),
                     el("named_collection_control", ["1"]),
                 ]),
-                el(users.readonlyUser, user(ENV.readonlyPassword, "readonly")),
+                el(users.readonlyUser, user(ENV.readonlyPasswordSha256, "readonly")),
             ]),
         ]),
     );

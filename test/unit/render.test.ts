@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import {
     ENV,
     SYSTEM_LOG_TABLES,
+    passwordSha256Hex,
     renderKafkaConfig,
     renderLoggingConfig,
     renderNetworkConfig,
@@ -43,6 +44,16 @@ describe("config.d / users.d rendering", () => {
         assert.notEqual(XMLValidator.validate("<clickhouse><a></clickhouse>"), true);
     });
 
+    it("passwordSha256Hex: the hex SHA-256 of the UTF-8 bytes, as ClickHouse's password_sha256_hex", () => {
+        // Known answer: SHA-256("abc") from FIPS 180-2.
+        assert.equal(
+            passwordSha256Hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        );
+        assert.notEqual(passwordSha256Hex("é"), passwordSha256Hex("e"));
+        assert.match(passwordSha256Hex("x"), /^[0-9a-f]{64}$/);
+    });
+
     it("escapes values", () => {
         assert.equal(xmlEscape(`a<b>&"c'`), "a&lt;b&gt;&amp;&quot;c&apos;");
         const xml = renderKafkaConfig({
@@ -65,6 +76,7 @@ describe("config.d / users.d rendering", () => {
         assert.equal(kafka.security_protocol, "sasl_ssl");
         assert.equal(kafka.sasl_mechanism, "SCRAM-SHA-512");
         assert.equal(kafka.sasl_password["@from_env"], ENV.kafkaSaslPassword);
+        assert.equal(kafka.sasl_password["@hide_in_preprocessed"], "true");
         assert.equal(kafka.ssl_ca_location, "/etc/clickhouse-server/kafka-ca/ca.crt");
         assert.equal(
             kafka.session_timeout_ms,
@@ -77,13 +89,21 @@ describe("config.d / users.d rendering", () => {
         );
     });
 
-    it("users.xml: default user removed, admin and read-only users with passwords from the environment", () => {
+    it("users.xml: default user removed, admin and read-only users with password hashes from the environment", () => {
         const xml = renderUsersConfig({ adminUser: "admin", readonlyUser: "reader" });
         const ch = parser.parse(xml).clickhouse;
         assert.equal(ch.users.default["@remove"], "remove");
-        assert.equal(ch.users.admin.password["@from_env"], ENV.adminPassword);
+        for (const [user, env] of [
+            ["admin", ENV.adminPasswordSha256],
+            ["reader", ENV.readonlyPasswordSha256],
+        ] as const) {
+            const hash = ch.users[user].password_sha256_hex;
+            assert.equal(hash["@from_env"], env, user);
+            // Left out of preprocessed_configs/ on the data volume.
+            assert.equal(hash["@hide_in_preprocessed"], "true", user);
+            assert.equal(ch.users[user].password, undefined, `${user}: no plaintext password form`);
+        }
         assert.equal(ch.users.admin.access_management, 1);
-        assert.equal(ch.users.reader.password["@from_env"], ENV.readonlyPassword);
         assert.equal(ch.users.reader.profile, "readonly");
         assert.equal(ch.profiles.readonly.readonly, 1);
         assert.doesNotMatch(xml, /<password>[^<]/, "no literal password");
