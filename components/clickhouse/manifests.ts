@@ -305,6 +305,29 @@ function podSpec(spec: ClickHouseSpec, refs: ClickHouseRefs): k8s.types.input.co
     };
 }
 
+/**
+ * Node disk outside the volumes: the scratch emptyDirs (SCRATCH_DIRS, 512Mi together) and the
+ * console log the kubelet rotates; the root filesystem is read-only.
+ */
+export const EPHEMERAL_STORAGE = { request: "512Mi", limit: "1Gi" } as const;
+
+/**
+ * CPU and memory limits equal to the requests (Guaranteed QoS; ClickHouse sizes its thread pools
+ * from the CPU quota). An emptyDir data volume (`storage.ephemeral`) counts against the
+ * ephemeral-storage limit, and its size is not known: no such limit then.
+ */
+function resources(spec: ClickHouseSpec): k8s.types.input.core.v1.ResourceRequirements {
+    const disk = EPHEMERAL_STORAGE;
+    return {
+        requests: { cpu: spec.cpu, memory: spec.memory, "ephemeral-storage": disk.request },
+        limits: {
+            cpu: spec.cpu,
+            memory: spec.memory,
+            ...(spec.storage.ephemeral ? {} : { "ephemeral-storage": disk.limit }),
+        },
+    };
+}
+
 function container(spec: ClickHouseSpec, refs: ClickHouseRefs): k8s.types.input.core.v1.Container {
     const probe = (periodSeconds: number, failureThreshold: number) => ({
         httpGet: { path: "/ping", port: "http" },
@@ -321,10 +344,9 @@ function container(spec: ClickHouseSpec, refs: ClickHouseRefs): k8s.types.input.
         ],
         env: env(spec, refs),
         volumeMounts: volumeMounts(spec),
-        resources: {
-            requests: { cpu: spec.cpu, memory: spec.memory },
-            limits: { memory: spec.memory },
-        },
+        // A registry lookup at each start: a re-pushed tag or revoked pull credentials show.
+        imagePullPolicy: "Always",
+        resources: resources(spec),
         startupProbe: probe(5, 60),
         readinessProbe: probe(10, 3),
         livenessProbe: probe(20, 6),

@@ -22,6 +22,14 @@ export const ROOT = path.resolve(__dirname, "..", "..");
 export const NO_ENGINE =
     "the embedded engine (chdb) did not load: run npm install (chdb is a dependency) and unset KCS_NO_LOCAL_ENGINE";
 
+/**
+ * The name an auto-named Kubernetes object gets under mocks (the engine adds a random suffix to
+ * the resource name; the mocks make it stable).
+ */
+export function standInName(resourceName: string): string {
+    return `${resourceName}-generated`;
+}
+
 /** Distinctive values the mocked RandomPassword returns, so tests can look for leaks. */
 export function mockPassword(name: string): string {
     return `MOCKPW_${name.replace(/[^A-Za-z0-9]/g, "_")}_7f3c9a`;
@@ -51,7 +59,7 @@ export function installMocks(stack: string): Recorded[] {
                     state.result = mockPassword(args.name);
                 if (args.type.startsWith("kubernetes:")) {
                     const meta = (args.inputs.metadata ?? {}) as Record<string, unknown>;
-                    state.metadata = { ...meta, name: meta.name ?? `${args.name}-generated` };
+                    state.metadata = { ...meta, name: meta.name ?? standInName(args.name) };
                 }
                 return { id: `${args.name}-id`, state };
             },

@@ -12,6 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import * as YAML from "yaml";
+import { lintBinary, lintTool } from "./lint-tools";
 import { ROOT } from "./mocks";
 
 const WORKFLOWS = path.join(ROOT, ".github", "workflows");
@@ -32,16 +33,6 @@ interface Accepted {
     readonly reason: string;
 }
 
-/** Last lines printed by a tools/lint script (its binaries), or the paths ./run exported. */
-function lintTool(script: string, lines: number): string[] {
-    const res = spawnSync("bash", [path.join(ROOT, "tools", "lint", script)], {
-        encoding: "utf8",
-        stdio: ["ignore", "pipe", "inherit"],
-    });
-    if (res.status !== 0) throw new Error(`tools/lint/${script} failed (exit ${res.status})`);
-    return res.stdout.trim().split("\n").slice(-lines);
-}
-
 let actionlintBins: { actionlint: string; shellcheck: string } | undefined;
 function actionlintTools(): { actionlint: string; shellcheck: string } {
     if (process.env.KCS_ACTIONLINT && process.env.KCS_SHELLCHECK)
@@ -53,9 +44,8 @@ function actionlintTools(): { actionlint: string; shellcheck: string } {
     return actionlintBins;
 }
 
-let zizmorBin: string | undefined;
 function zizmorTool(): string {
-    return process.env.KCS_ZIZMOR ?? (zizmorBin ??= lintTool("zizmor.sh", 1)[0]!);
+    return lintBinary("KCS_ZIZMOR", "zizmor.sh");
 }
 
 /** actionlint's findings for the workflow files of `repo` (paths relative to `repo`). */
