@@ -278,3 +278,19 @@ describe("rendered manifests: kube-score and checkov", () => {
         );
     });
 });
+
+describe("ClickHouse pod resources (what kube-score and checkov asked for)", () => {
+    const container = async (overrides: Record<string, string>) => {
+        const manifests = await renderStack("dev", overrides);
+        const sts = manifests.find((m) => m.kind === "StatefulSet")!;
+        return (sts.spec as any).template.spec.containers[0];
+    };
+
+    it("an emptyDir data volume lifts the ephemeral-storage limit, which would evict the pod", async () => {
+        const persistent = await container({});
+        assert.equal(persistent.resources.limits["ephemeral-storage"], "1Gi");
+        const ephemeral = await container({ clickhouseEphemeralStorage: "true" });
+        assert.deepEqual(ephemeral.resources.limits, { cpu: "500m", memory: "2Gi" });
+        assert.equal(ephemeral.resources.requests["ephemeral-storage"], "512Mi");
+    });
+});
