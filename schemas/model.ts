@@ -10,6 +10,10 @@ import { z } from "zod";
 export const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 /** Kafka topic names: Kafka's own rule (legal chars, at most 249). */
 export const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
+/** The Kafka user ClickHouse consumes as (Strimzi mode); no producer may take its name. */
+export const CONSUMER_KAFKA_USER = "clickhouse";
+/** Kafka user names the stack creates: Kubernetes object names (a KafkaUser and its Secret). */
+export const KAFKA_USER_NAME = /^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/;
 
 const identifier = (what: string) =>
     z
@@ -60,6 +64,24 @@ export const topicSchema = z
             )
             .default({})
             .describe("Further topic configs passed as they are (e.g. segment.bytes)."),
+        producers: z
+            .array(
+                z
+                    .string()
+                    .regex(
+                        KAFKA_USER_NAME,
+                        "producer names are Kafka users: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit (at most 63)",
+                    ),
+            )
+            .default([])
+            .refine((p) => new Set(p).size === p.length, "a producer is listed twice")
+            .refine(
+                (p) => !p.includes(CONSUMER_KAFKA_USER),
+                `'${CONSUMER_KAFKA_USER}' is the user ClickHouse consumes as; give the producer a name of its own`,
+            )
+            .describe(
+                "Kafka users allowed to write this topic (Write and Describe on it, nothing else). Strimzi mode makes each a KafkaUser with a SCRAM password in the Secret <cluster>-<user>-scram; external mode adds the ACLs for User:<name>.",
+            ),
     })
     .strict();
 

@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import type { StreamSpec } from "../../schemas/model";
+import { CONSUMER_KAFKA_USER, type StreamSpec } from "../../schemas/model";
 import { SECRET_KEYS, VERSION_DEFAULTS, consumerGroupsToAuthorize } from "../../schemas/naming";
 import { KAFKA_USERNAME_KEY, type KafkaEndpoint } from "./endpoint";
 import {
@@ -12,8 +12,10 @@ import {
     kafkaCr,
     kraftMetadataVersion,
     kafkaTopicCr,
+    type KafkaUserArgs,
     kafkaUserCr,
     nodePools,
+    producerTopics,
     replicationFor,
     topicResourceName,
 } from "./manifests";
@@ -80,16 +82,37 @@ export class KafkaCluster extends pulumi.ComponentResource {
     /** Secret holding the ClickHouse Kafka user's password (key `password`). */
     public readonly consumerSecretName: pulumi.Output<string>;
     public readonly topics: Record<string, k8s.apiextensions.CustomResource>;
+    /**
+     * Per producer the stream files declare (`topic.producers`): the Secret with its SCRAM
+     * password (key `password`, plus `username`), once its KafkaUser exists.
+     */
+    public readonly producerSecretNames: Record<string, pulumi.Output<string>>;
     /** The cluster as the consumer user reaches it: the TLS listener, SCRAM-SHA-512. */
     public readonly endpoint: KafkaEndpoint;
 
     constructor(name: string, args: KafkaClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kafka-clickhouse:kafka:KafkaCluster", name, {}, opts);
         const waitForReady = args.waitForReady ?? true;
-        const userName = args.consumerUser ?? "clickhouse";
+        const userName = args.consumerUser ?? CONSUMER_KAFKA_USER;
         const kafka = this.kafka(name, args, waitForReady);
         this.topics = this.topicCrs(name, args, kafka, waitForReady);
-        const user = this.consumer(name, args, userName, kafka, waitForReady);
+        const user = this.scramUser(name, args, userName, kafka, waitForReady, {
+            readTopics: args.streams.map((s) => s.topic.name),
+            readGroups: args.streams.flatMap((s) =>
+                consumerGroupsToAuthorize(s, args.clickhouseDatabase),
+            ),
+        });
+        this.producerSecretNames = {};
+        for (const [producer, topics] of producerTopics(args.streams, userName)) {
+            const p = this.scramUser(name, args, producer, kafka, waitForReady, {
+                readTopics: [],
+                readGroups: [],
+                writeTopics: topics,
+            });
+            this.producerSecretNames[producer] = pulumi
+                .all([p.secret.metadata.name, p.user.id])
+                .apply(([n]) => n);
+        }
 
         const cluster = args.clusterName;
         this.bootstrapServers = pulumi
@@ -115,6 +138,7 @@ export class KafkaCluster extends pulumi.ComponentResource {
             bootstrapServers: this.bootstrapServers,
             clusterCaSecretName: this.clusterCaSecretName,
             consumerSecretName: this.consumerSecretName,
+            producerSecretNames: this.producerSecretNames,
         });
     }
 
@@ -212,13 +236,14 @@ export class KafkaCluster extends pulumi.ComponentResource {
         return topics;
     }
 
-    /** The consumer's KafkaUser, with its generated password in a Secret Strimzi reads. */
-    private consumer(
+    /** A SCRAM KafkaUser with exactly `access`, its generated password in a Secret Strimzi reads. */
+    private scramUser(
         name: string,
         args: KafkaClusterArgs,
         userName: string,
         kafka: pulumi.Resource,
         waitForReady: boolean,
+        access: Pick<KafkaUserArgs, "readTopics" | "readGroups" | "writeTopics">,
     ): { secret: k8s.core.v1.Secret; user: k8s.apiextensions.CustomResource } {
         const parent = { parent: this };
         const password = new random.RandomPassword(
@@ -248,10 +273,7 @@ export class KafkaCluster extends pulumi.ComponentResource {
             namespace: "",
             cluster: args.clusterName,
             passwordSecret: { name: secretName, key: SECRET_KEYS.kafkaPassword },
-            readTopics: args.streams.map((s) => s.topic.name),
-            readGroups: args.streams.flatMap((s) =>
-                consumerGroupsToAuthorize(s, args.clickhouseDatabase),
-            ),
+            ...access,
             waitForReady,
         });
         const user = new k8s.apiextensions.CustomResource(

@@ -10,7 +10,7 @@ import {
     type SaslMechanism,
     type SecretKeyRef,
 } from "./endpoint";
-import { topicConfig } from "./manifests";
+import { producerTopics, topicConfig } from "./manifests";
 
 export interface ExternalKafkaArgs {
     /** Namespace of the Secret that hands the SASL credentials to consumers. */
@@ -43,6 +43,8 @@ export class ExternalKafkaTopics extends pulumi.ComponentResource {
     public readonly bootstrapServers: pulumi.Output<string>;
     public readonly topics: Record<string, kafka.Topic>;
     public readonly endpoint: KafkaEndpoint;
+    /** Write and Describe for each declared producer (`topic.producers`) on exactly its topics. */
+    public readonly producerAcls: kafka.Acl[];
 
     constructor(name: string, args: ExternalKafkaArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kafka-clickhouse:kafka:ExternalKafkaTopics", name, {}, opts);
@@ -80,6 +82,7 @@ export class ExternalKafkaTopics extends pulumi.ComponentResource {
                 { parent: this, provider },
             );
         }
+        this.producerAcls = this.producers(name, args, provider);
         this.bootstrapServers = pulumi.output(args.bootstrapServers);
         const passwordSecret = this.credentials(name, args);
         this.endpoint = {
@@ -94,6 +97,41 @@ export class ExternalKafkaTopics extends pulumi.ComponentResource {
             ...(passwordSecret ? { passwordSecret } : {}),
         };
         this.registerOutputs({ bootstrapServers: this.bootstrapServers });
+    }
+
+    /**
+     * ACLs for `User:<producer>` on the existing cluster; its credentials are the cluster's own
+     * business (this stack cannot create users there). The consumer's own ACLs are not managed
+     * in external mode.
+     */
+    private producers(
+        name: string,
+        args: ExternalKafkaArgs,
+        provider: kafka.Provider,
+    ): kafka.Acl[] {
+        const acls: kafka.Acl[] = [];
+        for (const [producer, topics] of producerTopics(args.streams, args.username ?? "")) {
+            for (const topic of topics) {
+                for (const operation of ["Write", "Describe"]) {
+                    acls.push(
+                        new kafka.Acl(
+                            `${name}-acl-${producer}-${topic}-${operation.toLowerCase()}`,
+                            {
+                                aclPrincipal: `User:${producer}`,
+                                aclHost: "*",
+                                aclOperation: operation,
+                                aclPermissionType: "Allow",
+                                aclResourceType: "Topic",
+                                aclResourceName: topic,
+                                resourcePatternTypeFilter: "Literal",
+                            },
+                            { parent: this, provider },
+                        ),
+                    );
+                }
+            }
+        }
+        return acls;
     }
 
     /** The SASL user and password in a Secret, for consumers in the cluster; none without SASL. */

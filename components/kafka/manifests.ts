@@ -1,4 +1,4 @@
-import type { TopicSpec } from "../../schemas/model";
+import type { StreamSpec, TopicSpec } from "../../schemas/model";
 import { kafkaExporterSpec } from "./metrics";
 
 /**
@@ -373,12 +373,23 @@ export interface KafkaUserArgs {
     readonly readTopics: readonly string[];
     /** Consumer groups the user may join (exact names). */
     readonly readGroups: readonly string[];
+    /** Topics the user may write (a producer). @default none */
+    readonly writeTopics?: readonly string[];
     readonly waitForReady: boolean;
 }
 
-/** A SCRAM user allowed only to read the given topics and join the given consumer groups. */
+/**
+ * A SCRAM user allowed only to read the given topics and join the given consumer groups, and to
+ * write the given topics. An idempotent producer (the default of Kafka clients) needs nothing
+ * more than Write on its topics since Kafka 2.8; transactional ids are not granted.
+ */
 export function kafkaUserCr(args: KafkaUserArgs): StrimziManifest {
     const acls = [
+        ...(args.writeTopics ?? []).map((t) => ({
+            type: "allow",
+            resource: { type: "topic", name: t, patternType: "literal" },
+            operations: ["Write", "Describe"],
+        })),
         ...args.readTopics.map((t) => ({
             type: "allow",
             resource: { type: "topic", name: t, patternType: "literal" },
@@ -414,4 +425,28 @@ export function kafkaUserCr(args: KafkaUserArgs): StrimziManifest {
             authorization: { type: "simple", acls },
         },
     };
+}
+
+/**
+ * The producers the stream files declare (`topic.producers`), each with the topics it may write,
+ * in a stable order. A producer may not share the consumer's user name: one KafkaUser cannot be
+ * both, and the consumer must not write.
+ */
+export function producerTopics(
+    streams: readonly Pick<StreamSpec, "name" | "topic">[],
+    consumerUser: string,
+): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    for (const s of streams) {
+        for (const p of s.topic.producers ?? []) {
+            if (p === consumerUser)
+                throw new Error(
+                    `stream '${s.name}': topic.producers lists '${p}', the user ClickHouse consumes as; give the producer a name of its own`,
+                );
+            const topics = out.get(p) ?? [];
+            if (!topics.includes(s.topic.name)) topics.push(s.topic.name);
+            out.set(p, topics);
+        }
+    }
+    return new Map([...out].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }

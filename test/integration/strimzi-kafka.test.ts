@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import { kafkaUserCr } from "../../components/kafka/manifests";
+import { kafkaUserCr, producerTopics } from "../../components/kafka/manifests";
+import type { StreamSpec } from "../../schemas/model";
 import { KafkaBroker, startKafka } from "../../runtime/kafka";
 import { Admin } from "../../runtime/kafka-client";
 import {
@@ -96,6 +97,57 @@ describe(
                 }),
                 /SaslAuthenticationException|Authentication failed/,
             );
+        });
+
+        it("a declared producer writes its topic, and is denied another stream's topic and reads", async () => {
+            const producer = "orders-service";
+            const pauth = { username: producer, password: randomBytes(16).toString("hex") };
+            // As the stack emits it for `topic.producers: [orders-service]` on ALLOWED_TOPIC.
+            const [[name, topics]] = [
+                ...producerTopics(
+                    [
+                        { name: "allowed", topic: { name: ALLOWED_TOPIC, producers: [producer] } },
+                        { name: "other", topic: { name: OTHER_TOPIC, producers: [] } },
+                    ] as unknown as StreamSpec[],
+                    USER,
+                ),
+            ];
+            assert.equal(name, producer);
+            const cr = kafkaUserCr({
+                name: producer,
+                namespace: "ns",
+                cluster: "events",
+                passwordSecret: { name: `events-${producer}-scram`, key: "password" },
+                readTopics: [],
+                readGroups: [],
+                writeTopics: topics!,
+                waitForReady: true,
+            }) as unknown as CustomResource;
+            await upsertScramCredential(broker.bootstrap, producer, pauth.password);
+            await alignAcls(admin, producer, desiredAcls(cr), quiet);
+
+            const before = (await broker.endOffsets(ALLOWED_TOPIC)).reduce((a, b) => a + b, 0);
+            assert.equal(
+                await broker.produce(ALLOWED_TOPIC, ['{"by":"producer"}'], { auth: pauth }),
+                1,
+            );
+            const after = (await broker.endOffsets(ALLOWED_TOPIC)).reduce((a, b) => a + b, 0);
+            assert.equal(after, before + 1, "the message landed");
+            await assert.rejects(
+                broker.produce(OTHER_TOPIC, ['{"by":"producer"}'], { auth: pauth }),
+                /TopicAuthorizationException|Not authorized to access topics/,
+            );
+            await assert.rejects(
+                broker.consume(ALLOWED_TOPIC, 1, { auth: pauth, group: "p", timeoutMs: 10_000 }),
+                /AuthorizationException|Not authorized/,
+            );
+            assert.equal(
+                (await broker.endOffsets(OTHER_TOPIC)).reduce((a, b) => a + b, 0),
+                1,
+                "nothing was written to the other topic",
+            );
+            await alignAcls(admin, producer, [], quiet);
+            await deleteScramCredential(broker.bootstrap, producer);
         });
 
         it("once the KafkaUser is gone, its ACLs and credentials are removed", async () => {
