@@ -5,6 +5,7 @@ import {
     type IngestionConnection,
     type PipelineArgs,
 } from "../components/pipeline";
+import type { ClickHouseTls } from "../components/clickhouse";
 import type { LoadedStream } from "../schemas/model";
 import { destructiveAllowance, type StackConfig, type StackSecrets } from "./config";
 import { DestroyImpact, destroyImpact } from "./destroy";
@@ -81,6 +82,7 @@ export function pipelineArgs(
             memory: config.clickhouseMemory,
             logLevel: config.clickhouseLogLevel,
             systemLogTtlDays: config.clickhouseSystemLogTtlDays,
+            ...clickhouseTls(config),
             ...(secrets.clickhouseAdminPassword
                 ? { adminPassword: secrets.clickhouseAdminPassword }
                 : {}),
@@ -141,6 +143,28 @@ function kafkaArgs(config: StackConfig, secrets: StackSecrets): PipelineArgs["ka
             waitForReady: config.kafkaWaitForReady,
         },
     };
+}
+
+/** TLS on ClickHouse's listeners, from the clickhouseTls* keys. */
+function clickhouseTls(config: StackConfig): { tls?: ClickHouseTls } {
+    const secretName = config.clickhouseTlsSecret;
+    switch (config.clickhouseTls) {
+        case "secret":
+            return { tls: { source: "secret", secretName } };
+        case "cert-manager":
+            return {
+                tls: {
+                    source: "cert-manager",
+                    ...(secretName !== "" ? { secretName } : {}),
+                    issuer: {
+                        name: config.clickhouseTlsIssuer,
+                        kind: config.clickhouseTlsIssuerKind,
+                    },
+                },
+            };
+        default:
+            return {};
+    }
 }
 
 function ingestionArgs(config: StackConfig): NonNullable<PipelineArgs["ingestion"]> {

@@ -5,6 +5,7 @@ import {
     ClickHouseSpec,
     ClickHouseStorage,
     KafkaAccess,
+    clickhouseLabels,
     configMaps,
     credentialsChecksum,
     credentialsSecret,
@@ -13,7 +14,8 @@ import {
     services,
     statefulSet,
 } from "./manifests";
-import { LogLevel, PORTS, passwordSha256Hex } from "./render";
+import { LogLevel, passwordSha256Hex } from "./render";
+import { ClickHouseTls, certificate, listeners, tlsSecretName, tlsServerName } from "./tls";
 
 export interface ClickHouseArgs {
     readonly namespace: pulumi.Input<string>;
@@ -44,6 +46,11 @@ export interface ClickHouseArgs {
     readonly readonlyUser?: string;
     /** How the Kafka engine reaches the brokers (a Kafka component's `endpoint` fits). */
     readonly kafka?: KafkaAccess;
+    /**
+     * TLS on HTTPS (8443) and secure native (9440), plain HTTP and native closed; the certificate
+     * from a Secret, or from a cert-manager Certificate made here. @default none (plain listeners)
+     */
+    readonly tls?: ClickHouseTls;
 }
 
 /** The spec the builders take: the args with every default applied. */
@@ -62,6 +69,7 @@ export function clickhouseSpec(name: string, args: ClickHouseArgs): ClickHouseSp
         adminUser: args.adminUser ?? "admin",
         readonlyUser: args.readonlyUser ?? "reader",
         ...(args.kafka ? { kafka: args.kafka } : {}),
+        ...(args.tls ? { tls: args.tls } : {}),
     };
 }
 
@@ -74,8 +82,13 @@ export function clickhouseSpec(name: string, args: ClickHouseArgs): ClickHouseSp
  * registers them.
  */
 export class ClickHouse extends pulumi.ComponentResource {
-    /** In-cluster HTTP endpoint of the client Service. */
+    /** In-cluster HTTP endpoint of the client Service (HTTPS with TLS). */
     public readonly httpEndpoint: pulumi.Output<string>;
+    /** With TLS: the Secret with the certificate and `ca.crt`, and the name clients verify. */
+    public readonly tls?: {
+        readonly secretName: string;
+        readonly serverName: pulumi.Output<string>;
+    };
     public readonly serviceName: pulumi.Output<string>;
     /** Secret holding `admin-password` and `readonly-password` (and user names). */
     public readonly credentialsSecretName: pulumi.Output<string>;
@@ -143,17 +156,49 @@ export class ClickHouse extends pulumi.ComponentResource {
         this.statefulSet = new k8s.apps.v1.StatefulSet(
             `${name}-statefulset`,
             statefulSet(spec, refs),
-            { parent: this, protect: args.protectData ?? false },
+            { parent: this, protect: args.protectData ?? false, dependsOn: this.certificate(spec) },
         );
         new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, podDisruptionBudget(spec), parent);
 
         this.adminUser = spec.adminUser;
         this.serviceName = client.metadata.name;
         this.credentialsSecretName = credentials.metadata.name;
-        this.httpEndpoint = pulumi.interpolate`http://${client.metadata.name}.${client.metadata.namespace}.svc:${PORTS.http}`;
+        const scheme = spec.tls ? "https" : "http";
+        this.httpEndpoint = pulumi.interpolate`${scheme}://${client.metadata.name}.${client.metadata.namespace}.svc:${listeners(spec.tls !== undefined).http.port}`;
+        if (spec.tls) {
+            const serverName = pulumi.output(spec.namespace).apply((ns) => tlsServerName(name, ns));
+            this.tls = { secretName: tlsSecretName(name, spec.tls), serverName };
+        }
         this.registerOutputs({
             httpEndpoint: this.httpEndpoint,
             credentialsSecretName: this.credentialsSecretName,
         });
+    }
+
+    /** The cert-manager Certificate whose Secret the pods mount, when cert-manager issues it. */
+    private certificate(spec: ClickHouseSpec): k8s.apiextensions.CustomResource[] {
+        const tls = spec.tls;
+        if (tls?.source !== "cert-manager") return [];
+        const args = pulumi
+            .output(spec.namespace)
+            .apply((namespace) =>
+                certificate(
+                    { name: `${spec.name}-tls`, namespace, labels: clickhouseLabels(spec.name) },
+                    tls,
+                    spec.name,
+                ),
+            );
+        return [
+            new k8s.apiextensions.CustomResource(
+                `${spec.name}-certificate`,
+                {
+                    apiVersion: "cert-manager.io/v1",
+                    kind: "Certificate",
+                    metadata: args.metadata,
+                    spec: args.apply((a) => a["spec"] as Record<string, unknown>),
+                },
+                { parent: this },
+            ),
+        ];
     }
 }

@@ -1,3 +1,4 @@
 export { ClickHouse, ClickHouseArgs, clickhouseSpec } from "./clickhouse";
 export * from "./manifests";
 export * from "./render";
+export * from "./tls";

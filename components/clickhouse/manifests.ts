@@ -12,13 +12,15 @@ import {
     ENV,
     KAFKA_CA_DIR,
     LogLevel,
-    PORTS,
     renderKafkaConfig,
     renderLoggingConfig,
     renderNetworkConfig,
     renderSystemLogConfig,
+    renderTlsConfig,
     renderUsersConfig,
+    TLS_DIR,
 } from "./render";
+import { ClickHouseTls, listeners, tlsSecretName } from "./tls";
 
 /** How the Kafka engine reaches the brokers: the client part of a Kafka endpoint. */
 export type KafkaAccess = Pick<KafkaEndpoint, "client" | "passwordSecret" | "caSecret">;
@@ -49,6 +51,8 @@ export interface ClickHouseSpec {
     readonly adminUser: string;
     readonly readonlyUser: string;
     readonly kafka?: KafkaAccess;
+    /** TLS on the listeners (plain HTTP and native closed); none: plain listeners. */
+    readonly tls?: ClickHouseTls;
 }
 
 /** Names of the objects the StatefulSet refers to (Outputs once registered). */
@@ -106,9 +110,10 @@ export function credentialsSecret(
 /** The files of config.d/: listeners, logging, and the Kafka client settings when given. */
 export function configFiles(spec: ClickHouseSpec): Record<string, string> {
     const files: Record<string, string> = {
-        "network.xml": renderNetworkConfig(),
+        "network.xml": renderNetworkConfig(spec.tls !== undefined),
         "logging.xml": renderLoggingConfig(spec.logLevel),
     };
+    if (spec.tls) files["tls.xml"] = renderTlsConfig();
     if (spec.systemLogTtlDays > 0)
         files["system-logs.xml"] = renderSystemLogConfig(spec.systemLogTtlDays);
     const kafka = spec.kafka;
@@ -157,8 +162,9 @@ export function services(spec: ClickHouseSpec): {
     client: k8s.core.v1.ServiceArgs;
 } {
     const selector = clickhouseLabels(spec.name);
-    const http = { name: "http", port: PORTS.http, targetPort: "http" };
-    const native = { name: "native", port: PORTS.native, targetPort: "native" };
+    const ports = listeners(spec.tls !== undefined);
+    const http = { ...ports.http, targetPort: ports.http.name };
+    const native = { ...ports.native, targetPort: ports.native.name };
     return {
         headless: {
             metadata: metadata(spec, `${spec.name}-headless`),
@@ -329,8 +335,9 @@ function resources(spec: ClickHouseSpec): k8s.types.input.core.v1.ResourceRequir
 }
 
 function container(spec: ClickHouseSpec, refs: ClickHouseRefs): k8s.types.input.core.v1.Container {
+    const ports = listeners(spec.tls !== undefined);
     const probe = (periodSeconds: number, failureThreshold: number) => ({
-        httpGet: { path: "/ping", port: "http" },
+        httpGet: { path: "/ping", port: ports.http.name, ...(spec.tls ? { scheme: "HTTPS" } : {}) },
         periodSeconds,
         timeoutSeconds: 3,
         failureThreshold,
@@ -339,8 +346,8 @@ function container(spec: ClickHouseSpec, refs: ClickHouseRefs): k8s.types.input.
         name: "clickhouse",
         image: spec.image,
         ports: [
-            { name: "http", containerPort: PORTS.http },
-            { name: "native", containerPort: PORTS.native },
+            { name: ports.http.name, containerPort: ports.http.port },
+            { name: ports.native.name, containerPort: ports.native.port },
         ],
         env: env(spec, refs),
         volumeMounts: volumeMounts(spec),
@@ -389,6 +396,12 @@ function volumes(spec: ClickHouseSpec, refs: ClickHouseRefs): k8s.types.input.co
     ];
     const ca = spec.kafka?.caSecret;
     if (ca) list.push({ name: "kafka-ca", secret: { secretName: ca.name } });
+    // Readable by the clickhouse group only (fsGroup), not by every user of the container.
+    if (spec.tls)
+        list.push({
+            name: "tls",
+            secret: { secretName: tlsSecretName(spec.name, spec.tls), defaultMode: 0o440 },
+        });
     if (spec.storage.ephemeral) list.push({ name: "data", emptyDir: {} });
     for (const dir of SCRATCH_DIRS)
         list.push({ name: dir.name, emptyDir: { sizeLimit: dir.sizeLimit } });
@@ -403,6 +416,8 @@ function volumeMounts(spec: ClickHouseSpec): k8s.types.input.core.v1.VolumeMount
     ];
     if (spec.kafka?.caSecret)
         mounts.push({ name: "kafka-ca", mountPath: KAFKA_CA_DIR, readOnly: true });
+    // The whole Secret, not subPaths: a renewed certificate then reaches the running pod.
+    if (spec.tls) mounts.push({ name: "tls", mountPath: TLS_DIR, readOnly: true });
     for (const dir of SCRATCH_DIRS) mounts.push({ name: dir.name, mountPath: dir.mountPath });
     return mounts;
 }

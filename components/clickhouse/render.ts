@@ -36,6 +36,20 @@ const HIDDEN = { hide_in_preprocessed: "true" } as const;
 export const PORTS = { http: 8123, native: 9000 } as const;
 
 /**
+ * The listeners opened instead of PORTS when TLS is on (`https_port`, `tcp_port_secure`). The
+ * plain ones are closed then: left open, any client could still send the password in clear.
+ */
+export const TLS_PORTS = { https: 8443, nativeSecure: 9440 } as const;
+
+/** The TCP ports ClickHouse listens on: HTTP(S) first, then native. */
+export function listenerPorts(tls: boolean): readonly [number, number] {
+    return tls ? [TLS_PORTS.https, TLS_PORTS.nativeSecure] : [PORTS.http, PORTS.native];
+}
+
+/** Where the certificate Secret (tls.crt, tls.key, ca.crt) is mounted when TLS is on. */
+export const TLS_DIR = "/etc/clickhouse-server/tls";
+
+/**
  * Listeners the image's config.xml opens that nothing here uses: MySQL and PostgreSQL wire
  * protocols, and interserver replication.
  */
@@ -127,18 +141,51 @@ function document(comment: string, root: Node): string {
     return `<?xml version="1.0"?>\n<!-- ${comment.replace(/--/g, "- -")} -->\n${serialise(root)}\n`;
 }
 
-/** config.d/network.xml: listen on every interface, HTTP and native only; the image's other listeners removed. */
-export function renderNetworkConfig(): string {
+/**
+ * config.d/network.xml: listen on every interface, HTTP and native only; the image's other
+ * listeners removed. With `tls` the plain HTTP and native ports are removed too: tls.xml opens
+ * their TLS counterparts.
+ */
+export function renderNetworkConfig(tls = false): string {
+    const plain = tls
+        ? [el("http_port", [], { remove: "remove" }), el("tcp_port", [], { remove: "remove" })]
+        : [el("http_port", [String(PORTS.http)]), el("tcp_port", [String(PORTS.native)])];
     return document(
         "Managed by kafka-clickhouse-stack: listeners and ports.",
         el("clickhouse", [
             el("listen_host", ["0.0.0.0"]),
             el("listen_host", ["::"]),
             el("listen_try", ["1"]),
-            el("http_port", [String(PORTS.http)]),
-            el("tcp_port", [String(PORTS.native)]),
+            ...plain,
             ...REMOVED_LISTENERS.map((port) => el(port, [], { remove: "remove" })),
             el("max_connections", ["1024"]),
+        ]),
+    );
+}
+
+/**
+ * config.d/tls.xml: HTTPS and secure native with the certificate and key mounted at TLS_DIR (a
+ * kubernetes.io/tls Secret, or the one cert-manager writes). Clients authenticate with passwords,
+ * so no client certificate is asked for; TLS 1.2 and later only. ClickHouse reloads the files
+ * when they change, so a renewed certificate needs no restart.
+ */
+export function renderTlsConfig(): string {
+    return document(
+        "Managed by kafka-clickhouse-stack: TLS listeners; the key is read from the mounted Secret.",
+        el("clickhouse", [
+            el("https_port", [String(TLS_PORTS.https)]),
+            el("tcp_port_secure", [String(TLS_PORTS.nativeSecure)]),
+            el("openSSL", [
+                el("server", [
+                    el("certificateFile", [`${TLS_DIR}/tls.crt`]),
+                    el("privateKeyFile", [`${TLS_DIR}/tls.key`]),
+                    el("verificationMode", ["none"]),
+                    el("loadDefaultCAFile", ["false"]),
+                    el("cacheSessions", ["true"]),
+                    el("disableProtocols", ["sslv2,sslv3,tlsv1,tlsv1_1"]),
+                    el("preferServerCiphers", ["true"]),
+                ]),
+            ]),
         ]),
     );
 }

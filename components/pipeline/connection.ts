@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { ConnectionSpec } from "../ingestion";
-import { PORTS } from "../clickhouse/render";
+import { PORTS, TLS_PORTS } from "../clickhouse/render";
+import { TLS_SECRET_KEYS, tlsServerNames } from "../clickhouse/tls";
 import { SECRET_KEYS } from "../../schemas/naming";
 
 /** How the DDL provider reaches ClickHouse. */
@@ -33,6 +34,8 @@ export interface ClickHouseTarget {
     readonly serviceName: pulumi.Output<string>;
     readonly credentialsSecretName: pulumi.Output<string>;
     readonly adminUser: string;
+    /** With TLS on: the Secret holding `ca.crt`, and the name the certificate is made for. */
+    readonly tls?: { readonly secretName: string; readonly serverName: pulumi.Output<string> };
 }
 
 /**
@@ -46,9 +49,18 @@ export function ingestionConnection(
     const connection = args.connection;
     if (connection.kind === "embedded") return { kind: "embedded", path: connection.path };
     const kubeconfig = args.kubeconfigFile ? { kubeconfig: { fromFile: args.kubeconfigFile } } : {};
+    const tls = clickhouse.tls;
+    // The CA that issued ClickHouse's certificate: the Secret's ca.crt, read when the provider runs.
+    const ca = tls && {
+        fromKubernetesSecret: {
+            namespace: args.namespace,
+            name: tls.secretName,
+            key: TLS_SECRET_KEYS.ca,
+        },
+    };
     return pulumi
-        .all([clickhouse.serviceName, clickhouse.credentialsSecretName])
-        .apply(([service, secretName]): ConnectionSpec => {
+        .all([clickhouse.serviceName, clickhouse.credentialsSecretName, tls?.serverName])
+        .apply(([service, secretName, serverName]): ConnectionSpec => {
             // The Secret the ClickHouse pods read is the one source of the admin password; a
             // stack may name another user and its Secret instead (a read-only identity for previews).
             const user = args.user;
@@ -66,6 +78,9 @@ export function ingestionConnection(
                       kind: "http",
                       url: connection.url,
                       ...(insecure ? { allowInsecureHttp: true } : {}),
+                      // An https:// URL naming this stack's ClickHouse Service is verified with
+                      // its CA; another name (an ingress, say) with the system's CAs.
+                      ...(ca && ownService(connection.url, service, args.namespace) ? { ca } : {}),
                       username,
                       password,
                       ...kubeconfig,
@@ -74,10 +89,18 @@ export function ingestionConnection(
                       kind: "port-forward",
                       namespace: args.namespace,
                       service,
-                      port: PORTS.http,
+                      ...(ca && serverName
+                          ? { port: TLS_PORTS.https, tls: { ca, serverName } }
+                          : { port: PORTS.http }),
                       username,
                       password,
                       ...kubeconfig,
                   };
         });
+}
+
+/** Whether `url` is https:// to a name the ClickHouse certificate is made for. */
+function ownService(url: string, service: string, namespace: string): boolean {
+    const u = new URL(url);
+    return u.protocol === "https:" && tlsServerNames(service, namespace).includes(u.hostname);
 }

@@ -303,7 +303,8 @@ describe("stack wiring (Pulumi mocks)", () => {
     });
 
     it("ClickHouse listens, publishes and probes only HTTP and native; no MySQL, PostgreSQL or interserver", async () => {
-        const { resources } = await runStack("prod");
+        // Plain listeners; with TLS (prod's default): test/unit/clickhouse-tls.test.ts.
+        const { resources } = await runStack("prod", { clickhouseTls: "off" });
         const [sts] = ofType(resources, "kubernetes:apps/v1:StatefulSet");
         const [c] = sts!.inputs.spec.template.spec.containers;
         const names = (ports: Array<{ name: string }>) => ports.map((p) => p.name);
