@@ -7,6 +7,7 @@ import {
     KafkaAccess,
     clickhouseLabels,
     configMaps,
+    ClickHousePasswords,
     credentialsChecksum,
     credentialsSecret,
     podDisruptionBudget,
@@ -74,6 +75,42 @@ export function clickhouseSpec(name: string, args: ClickHouseArgs): ClickHouseSp
 }
 
 /**
+ * The users' passwords (generated unless given) with the SHA-256 of each, and the pods'
+ * credentials checksum: a keyed hash (HMAC, under a generated key only the state holds) of every
+ * Secret value the pods read, the Kafka SASL password included when the stack writes its Secret.
+ * It reveals nothing about them, so it is no Pulumi secret and the StatefulSet's diff stays
+ * readable.
+ */
+function passwordsAndChecksum(
+    name: string,
+    args: ClickHouseArgs,
+    parent: pulumi.CustomResourceOptions,
+): { passwords: ClickHousePasswords; checksum: pulumi.Output<string> } {
+    const password = (role: string, length = 32) =>
+        new random.RandomPassword(`${name}-${role}`, { length, special: false }, parent).result;
+    const admin = args.adminPassword
+        ? pulumi.secret(args.adminPassword)
+        : password("admin-password");
+    const readonly = password("readonly-password");
+    const sha256 = (p: pulumi.Input<string>) => pulumi.secret(p).apply(passwordSha256Hex);
+    const passwords = {
+        admin,
+        readonly,
+        adminSha256: sha256(admin),
+        readonlySha256: sha256(readonly),
+    };
+    const values = {
+        adminSha256: passwords.adminSha256,
+        readonlySha256: passwords.readonlySha256,
+        kafka: args.kafka?.passwordSecret?.value ?? "",
+    };
+    const checksum = pulumi
+        .all([password("credentials-checksum-key", 64), pulumi.all(values)])
+        .apply(([key, v]) => credentialsChecksum(key, v));
+    return { passwords, checksum: pulumi.unsecret(checksum) };
+}
+
+/**
  * ClickHouse as a StatefulSet: config.d/ and users.d/ from ConfigMaps rendered by pure functions,
  * passwords from a Secret through the environment (`from_env`), a headless Service for stable pod
  * names and a client Service, PVC templates (or emptyDir for throwaway stacks), /ping probes,
@@ -99,35 +136,7 @@ export class ClickHouse extends pulumi.ComponentResource {
         super("kafka-clickhouse:clickhouse:ClickHouse", name, {}, opts);
         const parent = { parent: this };
         const spec = clickhouseSpec(name, args);
-        const password = (role: string) =>
-            new random.RandomPassword(
-                `${name}-${role}-password`,
-                { length: 32, special: false },
-                parent,
-            ).result;
-        const admin = args.adminPassword ? pulumi.secret(args.adminPassword) : password("admin");
-        const readonly = password("readonly");
-        const sha256 = (p: pulumi.Input<string>) => pulumi.secret(p).apply(passwordSha256Hex);
-        const passwords = {
-            admin,
-            readonly,
-            adminSha256: sha256(admin),
-            readonlySha256: sha256(readonly),
-        };
-        const credentialsChecksumKey = new random.RandomPassword(
-            `${name}-credentials-checksum-key`,
-            { length: 64, special: false },
-            parent,
-        ).result;
-        // A keyed hash (HMAC) of the values the pods read reveals nothing about them: unsecret,
-        // so the StatefulSet's diff stays readable.
-        const checksum = pulumi.unsecret(
-            pulumi
-                .all([credentialsChecksumKey, passwords.adminSha256, passwords.readonlySha256])
-                .apply(([key, adminSha256, readonlySha256]) =>
-                    credentialsChecksum(key, { adminSha256, readonlySha256 }),
-                ),
-        );
+        const { passwords, checksum } = passwordsAndChecksum(name, args, parent);
 
         const credentials = new k8s.core.v1.Secret(
             `${name}-credentials`,

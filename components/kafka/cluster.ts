@@ -131,7 +131,11 @@ export class KafkaCluster extends pulumi.ComponentResource {
                 saslMechanism: "SCRAM-SHA-512",
                 saslUsername: userName,
             },
-            passwordSecret: { name: this.consumerSecretName, key: SECRET_KEYS.kafkaPassword },
+            passwordSecret: {
+                name: this.consumerSecretName,
+                key: SECRET_KEYS.kafkaPassword,
+                value: user.password,
+            },
             caSecret: { name: this.clusterCaSecretName, key: SECRET_KEYS.caCertificate },
         };
         this.registerOutputs({
@@ -244,7 +248,11 @@ export class KafkaCluster extends pulumi.ComponentResource {
         kafka: pulumi.Resource,
         waitForReady: boolean,
         access: Pick<KafkaUserArgs, "readTopics" | "readGroups" | "writeTopics">,
-    ): { secret: k8s.core.v1.Secret; user: k8s.apiextensions.CustomResource } {
+    ): {
+        secret: k8s.core.v1.Secret;
+        user: k8s.apiextensions.CustomResource;
+        password: pulumi.Output<string>;
+    } {
         const parent = { parent: this };
         const password = new random.RandomPassword(
             `${name}-${userName}-password`,
@@ -281,7 +289,7 @@ export class KafkaCluster extends pulumi.ComponentResource {
             withNamespace(manifest, args.namespace),
             { parent: this, dependsOn: [kafka, secret] },
         );
-        return { secret, user };
+        return { secret, user, password: password.result };
     }
 }
 

@@ -16,6 +16,11 @@ export interface KafkaClientSettings {
 export interface SecretKeyRef {
     readonly name: pulumi.Input<string>;
     readonly key: string;
+    /**
+     * The value, when the stack writes the Secret itself (a secret Output): consumers that read
+     * it at start roll when it changes. Absent for Secrets others write (Strimzi's cluster CA).
+     */
+    readonly value?: pulumi.Input<string>;
 }
 
 /** The key of the user name in the Kafka credentials Secrets the stack writes. */

@@ -152,6 +152,10 @@ export class ExternalKafkaTopics extends pulumi.ComponentResource {
             // did: the alias keeps it (no delete and create) in stacks deployed then.
             { parent: this, aliases: [{ parent: pulumi.rootStackResource }] },
         );
-        return { name: secret.metadata.name, key: SECRET_KEYS.kafkaPassword };
+        return {
+            name: secret.metadata.name,
+            key: SECRET_KEYS.kafkaPassword,
+            value: pulumi.secret(args.password),
+        };
     }
 }

@@ -160,6 +160,37 @@ describe("password rotation (issue 12, acceptance 4)", () => {
         }
     });
 
+    it("a new Kafka SASL password (external mode) rolls the pods too", async () => {
+        const checksum = async (password: string) => {
+            const { resources } = await runStack(
+                "dev",
+                {
+                    kafkaMode: "external",
+                    kafkaExternalBootstrap: "k:9093",
+                    kafkaExternalUsername: "u",
+                },
+                {
+                    clickhouseAdminPassword: pulumi.secret("admin-pw-fixed-01"),
+                    kafkaExternalPassword: pulumi.secret(password),
+                },
+            );
+            const [sts] = ofType(resources, "kubernetes:apps/v1:StatefulSet");
+            const env = sts!.inputs.spec.template.spec.containers[0].env as Array<{
+                name: string;
+            }>;
+            assert.ok(
+                env.some((e) => e.name === "KAFKA_SASL_PASSWORD"),
+                "the pod reads it",
+            );
+            return sts!.inputs.spec.template.metadata.annotations[
+                POD_ANNOTATIONS.credentialsChecksum
+            ] as string;
+        };
+        const before = await checksum("kafka-pw-before-71");
+        assert.equal(await checksum("kafka-pw-before-71"), before);
+        assert.notEqual(await checksum("kafka-pw-after-72"), before);
+    });
+
     it("the config hash covers users.d: a renamed user rolls the pods", () => {
         const refs = {
             serviceAccount: "sa",
