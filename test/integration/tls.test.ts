@@ -3,14 +3,20 @@
  * end serves HTTPS with a certificate this test makes (a CA and a server certificate from the
  * openssl CLI), and the provider's own `openClient` connects to it with the CA, refuses another
  * CA or a certificate made for another name with a message naming the CA verification, and
- * refuses plain `http://` unless `allowInsecureHttp` says so.
+ * refuses plain `http://` unless `allowInsecureHttp` says so. The port-forward connection reaches
+ * the same front end through a Kubernetes API stand-in (services, pods, Secrets and the
+ * portforward subresource over WebSocket, as in provider.test.ts) and checks the certificate
+ * against the Service's name, with the CA read from the TLS Secret's ca.crt.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as childProcess from "node:child_process";
 import * as fs from "node:fs";
+import * as http from "node:http";
+import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { WebSocketServer } from "ws";
 import { ConnectionSpec, openClient } from "../../components/ingestion/connection";
 import {
     EmbeddedClickHouse,
@@ -216,5 +222,164 @@ describe("url connection over TLS", () => {
             /^\d+\.\d+/,
         );
         assert.ok(plain.requests.length > before);
+    });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Port-forward over TLS through a Kubernetes API stand-in: the service `clickhouse` in `db` with
+// its https port, one ready pod, the Secrets `clickhouse-tls` (ca.crt of the test's CA),
+// `other-tls` (another CA) and `clickhouse-auth`, and the pod's portforward subresource
+// (v4.channel.k8s.io: each message starts with its channel byte, 0 data and 1 error, and the
+// first message of each channel carries the port) piped to the HTTPS front end.
+// ---------------------------------------------------------------------------------------------
+
+const TOKEN = "tls-test-token";
+
+async function kubeStandIn(): Promise<{ url: string; close(): Promise<void> }> {
+    const json = (res: http.ServerResponse, code: number, body: unknown) => {
+        res.writeHead(code, { "Content-Type": "application/json" });
+        res.end(JSON.stringify(body));
+    };
+    const b64 = (text: string) => Buffer.from(text).toString("base64");
+    const secrets: Record<string, Record<string, string>> = {
+        "clickhouse-tls": { "ca.crt": b64(fs.readFileSync(file("ca.crt"), "utf8")) },
+        "other-tls": { "ca.crt": b64(fs.readFileSync(file("other-ca.crt"), "utf8")) },
+        "clickhouse-auth": { password: b64(PASSWORD) },
+    };
+    const server = http.createServer((req, res) => {
+        if (req.headers["authorization"] !== `Bearer ${TOKEN}`)
+            return json(res, 401, { kind: "Status", message: "Unauthorized" });
+        const url = new URL(req.url ?? "/", "http://x");
+        if (url.pathname === "/api/v1/namespaces/db/services/clickhouse")
+            return json(res, 200, {
+                spec: {
+                    selector: { app: "clickhouse" },
+                    ports: [{ port: 8443, targetPort: "https" }],
+                },
+            });
+        if (
+            url.pathname === "/api/v1/namespaces/db/pods" &&
+            url.searchParams.get("labelSelector") === "app=clickhouse"
+        )
+            return json(res, 200, {
+                items: [
+                    {
+                        metadata: { name: "clickhouse-0" },
+                        spec: { containers: [{ ports: [{ name: "https", containerPort: 8443 }] }] },
+                        status: {
+                            phase: "Running",
+                            conditions: [{ type: "Ready", status: "True" }],
+                        },
+                    },
+                ],
+            });
+        const secret = /^\/api\/v1\/namespaces\/db\/secrets\/([^/]+)$/.exec(url.pathname);
+        if (secret && secrets[secret[1]!]) return json(res, 200, { data: secrets[secret[1]!] });
+        json(res, 404, { kind: "Status", message: `${url.pathname} not found` });
+    });
+    const wss = new WebSocketServer({
+        noServer: true,
+        handleProtocols: (offered) =>
+            offered.has("v4.channel.k8s.io") ? "v4.channel.k8s.io" : false,
+    });
+    server.on("upgrade", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+        if (
+            req.headers["authorization"] !== `Bearer ${TOKEN}` ||
+            req.url !== "/api/v1/namespaces/db/pods/clickhouse-0/portforward?ports=8443"
+        ) {
+            socket.end("HTTP/1.1 404 Not Found\r\n\r\n");
+            return;
+        }
+        wss.handleUpgrade(req, socket, head, (ws) => {
+            const port = Buffer.alloc(2);
+            port.writeUInt16LE(8443);
+            ws.send(Buffer.concat([Buffer.from([0]), port]));
+            ws.send(Buffer.concat([Buffer.from([1]), port]));
+            const upstream = net.connect(secure.port, "127.0.0.1");
+            ws.on("message", (data: Buffer, isBinary) => {
+                if (isBinary && data[0] === 0) upstream.write(data.subarray(1));
+            });
+            upstream.on("data", (d: Buffer) => ws.send(Buffer.concat([Buffer.from([0]), d])));
+            upstream.on("close", () => ws.close());
+            upstream.on("error", () => ws.close());
+            ws.on("close", () => upstream.end());
+            ws.on("error", () => upstream.destroy());
+        });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+    return {
+        url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+        close: () =>
+            new Promise<void>((resolve) => {
+                for (const ws of wss.clients) ws.terminate();
+                wss.close();
+                server.closeAllConnections();
+                server.close(() => resolve());
+            }),
+    };
+}
+
+describe("port-forward connection over TLS", () => {
+    let kube: Awaited<ReturnType<typeof kubeStandIn>>;
+    let kubeconfig: string;
+
+    before(async () => {
+        kube = await kubeStandIn();
+        kubeconfig = file("kubeconfig");
+        fs.writeFileSync(
+            kubeconfig,
+            [
+                "apiVersion: v1",
+                "kind: Config",
+                "current-context: test",
+                "contexts: [{ name: test, context: { cluster: standin, user: robot } }]",
+                `clusters: [{ name: standin, cluster: { server: "${kube.url}" } }]`,
+                `users: [{ name: robot, user: { token: ${TOKEN} } }]`,
+            ].join("\n"),
+        );
+    });
+    after(async () => {
+        await kube?.close();
+    });
+
+    const forward = (secret: string, serverName: string): ConnectionSpec => ({
+        kind: "port-forward",
+        kubeconfig: { fromFile: kubeconfig },
+        namespace: "db",
+        service: "clickhouse",
+        username: USER,
+        password: {
+            fromKubernetesSecret: { namespace: "db", name: "clickhouse-auth", key: "password" },
+        },
+        tls: {
+            ca: { fromKubernetesSecret: { namespace: "db", name: secret, key: "ca.crt" } },
+            serverName,
+        },
+    });
+
+    it("connects through the tunnel, verifying the CA from the Secret and the Service's name", async () => {
+        const before = secure.requests.length;
+        const opened = await openClient(forward("clickhouse-tls", "clickhouse.db.svc"));
+        try {
+            assert.equal(opened.describe, "pod db/clickhouse-0:8443 (port-forward, TLS)");
+            const rows = await queryRows<{ v: string }>(opened.client, "SELECT version() AS v");
+            assert.match(rows[0]!.v, /^\d+\.\d+/);
+        } finally {
+            await opened.close();
+        }
+        assert.ok(secure.requests.length > before, "the query went to the HTTPS front end");
+    });
+
+    it("refuses a certificate not made for the name, or not issued by the Secret's CA", async () => {
+        const before = secure.requests.length;
+        await assert.rejects(
+            openClient(forward("clickhouse-tls", "clickhouse.other.svc")),
+            /^ConnectionError: TLS: the certificate of pod db\/clickhouse-0:8443 \(port-forward, TLS\) as clickhouse\.other\.svc failed CA verification \(ERR_TLS_CERT_ALTNAME_INVALID: .*\); the certificate is not made for 'clickhouse\.other\.svc'/,
+        );
+        await assert.rejects(
+            openClient(forward("other-tls", "clickhouse.db.svc")),
+            /failed CA verification \(UNABLE_TO_VERIFY_LEAF_SIGNATURE: .*\); check that connection\.tls\.ca \{"fromKubernetesSecret":\{"namespace":"db","name":"other-tls","key":"ca\.crt"\}\} is the CA/,
+        );
+        assert.equal(secure.requests.length, before, "no request (and no password) was sent");
     });
 });
