@@ -3,6 +3,7 @@ import { z } from "zod";
 import { DESTRUCTIVE_CHANGES, type DestructiveChange } from "../components/ingestion/planner";
 import { kraftMetadataVersion, releaseLine } from "../components/kafka/manifests";
 import { VERSION_DEFAULTS } from "../schemas/naming";
+import { NETWORK_KEYS, networkProblems } from "./config-network";
 import { TRANSPORT_SECURITY_KEYS, transportSecurityProblems } from "./config-tls";
 
 /**
@@ -204,6 +205,7 @@ export const configSchema = z
                 "Days ClickHouse keeps its system log tables (query_log, trace_log, metric_log, ...); 0 keeps the image's defaults (most grow without limit).",
             ),
         ...TRANSPORT_SECURITY_KEYS,
+        ...NETWORK_KEYS,
         clickhouseDatabase: z
             .string()
             .regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lower-case snake_case identifier")
@@ -347,7 +349,10 @@ export function parseConfig(
     if (!parsed.success) {
         for (const issue of parsed.error.issues) {
             const key = String(issue.path[0] ?? "");
-            problems.push(`${project}:${key}: ${issue.message} (got ${JSON.stringify(raw[key])})`);
+            const at = issue.path.length > 1 ? ` (at ${issue.path.slice(1).join(".")})` : "";
+            problems.push(
+                `${project}:${key}: ${issue.message}${at} (got ${JSON.stringify(raw[key])})`,
+            );
         }
     }
     if (problems.length > 0) throw new ConfigError(stack, problems);
@@ -360,6 +365,7 @@ export function parseConfig(
 /** Combinations that cannot work, named with the keys to change. */
 function crossKeyProblems(cfg: StackConfig, project: string): string[] {
     const p: string[] = [];
+    p.push(...networkProblems(cfg, project));
     if (cfg.kafkaMode === "external" && cfg.kafkaExternalBootstrap === "") {
         p.push(
             `${project}:kafkaExternalBootstrap: required when kafkaMode is 'external' (host:port of the brokers)`,

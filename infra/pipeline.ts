@@ -8,6 +8,7 @@ import {
 import type { ClickHouseTls } from "../components/clickhouse";
 import type { LoadedStream } from "../schemas/model";
 import { destructiveAllowance, type StackConfig, type StackSecrets } from "./config";
+import { externalCidrs } from "./config-network";
 import { DestroyImpact, destroyImpact } from "./destroy";
 
 /** What the stack exports: addresses and the names of Secrets, never their values. */
@@ -82,6 +83,7 @@ export function pipelineArgs(
             memory: config.clickhouseMemory,
             logLevel: config.clickhouseLogLevel,
             systemLogTtlDays: config.clickhouseSystemLogTtlDays,
+            clients: config.clickhouseClients,
             ...clickhouseTls(config),
             ...(secrets.clickhouseAdminPassword
                 ? { adminPassword: secrets.clickhouseAdminPassword }
@@ -105,10 +107,12 @@ function kafkaArgs(config: StackConfig, secrets: StackSecrets): PipelineArgs["ka
                 tls: config.kafkaExternalTls,
                 defaultReplicas: config.kafkaExternalReplicas,
             },
+            brokerCidrs: externalCidrs(config.kafkaExternalCidrs),
         };
     }
     return {
         mode: "strimzi",
+        producers: config.kafkaProducers,
         ...(config.strimziInstall
             ? {
                   operator: {

@@ -15,7 +15,8 @@ import {
     services,
     statefulSet,
 } from "./manifests";
-import { LogLevel, passwordSha256Hex } from "./render";
+import { type EgressTarget, type PeerSpec, egressPolicy, ingressPolicy } from "./network-policy";
+import { LogLevel, listenerPorts, passwordSha256Hex } from "./render";
 import { ClickHouseTls, certificate, listeners, tlsSecretName, tlsServerName } from "./tls";
 
 export interface ClickHouseArgs {
@@ -52,6 +53,13 @@ export interface ClickHouseArgs {
      * from a Secret, or from a cert-manager Certificate made here. @default none (plain listeners)
      */
     readonly tls?: ClickHouseTls;
+    /**
+     * Pods allowed to connect on the listener ports (NetworkPolicy ingress). Port-forward (the DDL
+     * provider's default path) and the kubelet need no entry. @default [] (no pod)
+     */
+    readonly clients?: readonly PeerSpec[];
+    /** Where the Kafka engine connects (NetworkPolicy egress, besides DNS). @default [] (DNS only) */
+    readonly kafkaEgress?: readonly EgressTarget[];
 }
 
 /** The spec the builders take: the args with every default applied. */
@@ -168,6 +176,7 @@ export class ClickHouse extends pulumi.ComponentResource {
             { parent: this, protect: args.protectData ?? false, dependsOn: this.certificate(spec) },
         );
         new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, podDisruptionBudget(spec), parent);
+        this.networkPolicies(name, spec, args);
 
         this.adminUser = spec.adminUser;
         this.serviceName = client.metadata.name;
@@ -209,5 +218,20 @@ export class ClickHouse extends pulumi.ComponentResource {
                 { parent: this },
             ),
         ];
+    }
+
+    /** Ingress only from the clients on the listener ports; egress only to DNS and Kafka. */
+    private networkPolicies(name: string, spec: ClickHouseSpec, args: ClickHouseArgs): void {
+        const network = {
+            name,
+            namespace: spec.namespace,
+            podLabels: clickhouseLabels(name),
+            ports: [...listenerPorts(spec.tls !== undefined)],
+            clients: args.clients ?? [],
+            kafka: args.kafkaEgress ?? [],
+        };
+        const parent = { parent: this };
+        new k8s.networking.v1.NetworkPolicy(`${name}-ingress`, ingressPolicy(network), parent);
+        new k8s.networking.v1.NetworkPolicy(`${name}-egress`, egressPolicy(network), parent);
     }
 }

@@ -2,3 +2,4 @@ export { ClickHouse, ClickHouseArgs, clickhouseSpec } from "./clickhouse";
 export * from "./manifests";
 export * from "./render";
 export * from "./tls";
+export * from "./network-policy";

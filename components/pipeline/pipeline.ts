@@ -1,6 +1,15 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ClickHouse, ClickHouseArgs } from "../clickhouse";
+import {
+    ClickHouse,
+    ClickHouseArgs,
+    type EgressTarget,
+    type PeerSpec,
+    bootstrapEgress,
+    clickhouseLabels,
+    peer,
+    strimziBrokerPeer,
+} from "../clickhouse";
 import { StreamIngestion, type DestructiveChange } from "../ingestion";
 import {
     ExternalKafkaArgs,
@@ -8,6 +17,7 @@ import {
     KafkaCluster,
     KafkaClusterArgs,
     KafkaEndpoint,
+    LISTENERS,
     StrimziOperator,
     StrimziOperatorArgs,
 } from "../kafka";
@@ -21,19 +31,29 @@ export interface StrimziKafka {
     readonly operator?: Omit<StrimziOperatorArgs, "namespace">;
     readonly cluster: Omit<
         KafkaClusterArgs,
-        "namespace" | "streams" | "clickhouseDatabase" | "protectData"
+        "namespace" | "streams" | "clickhouseDatabase" | "protectData" | "listenerPeers"
     >;
+    /**
+     * Pods allowed to reach the listeners besides ClickHouse (`networkPolicyPeers`).
+     * @default [] (ClickHouse only)
+     */
+    readonly producers?: readonly PeerSpec[];
 }
 
 /** An existing Kafka cluster: the pipeline creates the topics there. */
 export interface ExternalKafka {
     readonly mode: "external";
     readonly cluster: Omit<ExternalKafkaArgs, "namespace" | "streams">;
+    /**
+     * The brokers' networks ClickHouse may reach on the bootstrap ports (NetworkPolicy egress).
+     * @default the bootstrap's IPs, or any address when it names hosts
+     */
+    readonly brokerCidrs?: readonly string[];
 }
 
 export interface PipelineClickHouse extends Omit<
     ClickHouseArgs,
-    "namespace" | "kafka" | "protectData"
+    "namespace" | "kafka" | "protectData" | "kafkaEgress"
 > {
     /** Name of the StatefulSet and its Services; prefixes its other objects. */
     readonly name: string;
@@ -164,6 +184,11 @@ export class KafkaClickHousePipeline extends pulumi.ComponentResource {
             : undefined;
         const cluster: KafkaClusterArgs = {
             ...kafka.cluster,
+            // ClickHouse's pods (same namespace) and the declared producers.
+            listenerPeers: [
+                peer({ podLabels: clickhouseLabels(args.clickhouse.name) }),
+                ...(kafka.producers ?? []).map(peer),
+            ],
             namespace,
             streams,
             clickhouseDatabase: args.database,
@@ -187,6 +212,7 @@ export class KafkaClickHousePipeline extends pulumi.ComponentResource {
                 namespace: this.namespace,
                 protectData: args.protectData ?? false,
                 kafka,
+                kafkaEgress: kafkaEgress(args),
             },
             this.child(),
         );
@@ -233,4 +259,35 @@ export class KafkaClickHousePipeline extends pulumi.ComponentResource {
         }
         return created;
     }
+}
+
+/**
+ * Where ClickHouse's Kafka engine connects (its NetworkPolicy egress besides DNS): the Strimzi
+ * brokers' listener ports, or the external bootstrap. A broker list given to the ingestion tables
+ * instead (`ingestion.kafkaBrokers`) is allowed too, unless it names the Strimzi cluster's own
+ * Services or pods (`<cluster>-kafka-...`), which the broker rule covers.
+ */
+export function kafkaEgress(args: PipelineArgs): EgressTarget[] {
+    const kafka = args.kafka;
+    const override = args.ingestion?.kafkaBrokers;
+    const brokers = typeof override === "string" ? override : "";
+    if (kafka.mode === "external") {
+        const cidrs = kafka.brokerCidrs ?? [];
+        return [kafka.cluster.bootstrapServers, brokers]
+            .filter((b) => b !== "")
+            .flatMap((b) => bootstrapEgress(b, cidrs));
+    }
+    const cluster = kafka.cluster.clusterName;
+    const ports = [
+        LISTENERS.tls.port,
+        ...(kafka.cluster.plainListener ? [LISTENERS.plain.port] : []),
+    ];
+    const elsewhere = brokers
+        .split(",")
+        .map((b) => b.trim())
+        .filter((b) => b !== "" && !b.replace(/^\[/, "").startsWith(`${cluster}-kafka-`));
+    return [
+        { to: [strimziBrokerPeer(cluster)], ports },
+        ...(elsewhere.length > 0 ? bootstrapEgress(elsewhere.join(",")) : []),
+    ];
 }

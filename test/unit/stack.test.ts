@@ -37,6 +37,11 @@ describe("stack wiring (Pulumi mocks)", () => {
         );
         assert.equal(c["kubernetes:policy/v1:PodDisruptionBudget"], 1);
         assert.equal(c["kubernetes:core/v1:ServiceAccount"], 1, "ClickHouse's own identity");
+        assert.equal(
+            c["kubernetes:networking.k8s.io/v1:NetworkPolicy"],
+            2,
+            "ClickHouse's ingress and egress (Strimzi writes the brokers' own)",
+        );
         assert.equal(c["kubernetes:core/v1:Namespace"], 1);
         assert.equal(c["random:index/randomPassword:RandomPassword"], 3);
         assert.equal(
@@ -70,6 +75,17 @@ describe("stack wiring (Pulumi mocks)", () => {
         const spec = kafka!.inputs.spec;
         assert.equal(kafka!.inputs.apiVersion, "kafka.strimzi.io/v1");
         assert.equal(spec.kafkaExporter, undefined, "no Kafka Exporter while metrics are off");
+        // Only ClickHouse's pods reach the listeners: dev declares no producer pods.
+        const clickhouseOnly = [
+            {
+                podSelector: {
+                    matchLabels: {
+                        "app.kubernetes.io/name": "clickhouse",
+                        "app.kubernetes.io/instance": "clickhouse",
+                    },
+                },
+            },
+        ];
         assert.deepEqual(spec.kafka.listeners, [
             {
                 name: "plain",
@@ -77,6 +93,7 @@ describe("stack wiring (Pulumi mocks)", () => {
                 type: "internal",
                 tls: false,
                 authentication: { type: "scram-sha-512" },
+                networkPolicyPeers: clickhouseOnly,
             },
             {
                 name: "tls",
@@ -84,6 +101,7 @@ describe("stack wiring (Pulumi mocks)", () => {
                 type: "internal",
                 tls: true,
                 authentication: { type: "scram-sha-512" },
+                networkPolicyPeers: clickhouseOnly,
             },
         ]);
         assert.deepEqual(spec.kafka.authorization, { type: "simple" });

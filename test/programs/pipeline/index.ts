@@ -9,7 +9,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ClickHouse } from "../../../components/clickhouse";
+import { ClickHouse, clickhouseLabels, peer } from "../../../components/clickhouse";
 import type { LogLevel } from "../../../components/clickhouse/render";
 import { StreamIngestion } from "../../../components/ingestion";
 import { KafkaCluster } from "../../../components/kafka";
@@ -18,6 +18,7 @@ import {
     ingestionConnection,
     type PipelineArgs,
 } from "../../../components/pipeline";
+import { kafkaEgress } from "../../../components/pipeline/pipeline";
 import { loadStreams } from "../../../schemas/loader";
 import { VERSION_DEFAULTS } from "../../../schemas/naming";
 
@@ -58,12 +59,15 @@ function rootLayout(): Record<string, pulumi.Output<unknown>> {
         namespace: ns,
         streams: streams.map((s) => s.spec),
         clickhouseDatabase: args.database,
+        // The network access the component grants (NetworkPolicies came with it).
+        listenerPeers: [peer({ podLabels: clickhouseLabels(args.clickhouse.name) })],
     });
     const endpoint = kafka.endpoint;
     const { name, ...chArgs } = args.clickhouse;
     const clickhouse = new ClickHouse(name, {
         ...chArgs,
         namespace: ns,
+        kafkaEgress: kafkaEgress(args),
         kafka: {
             client: endpoint.client,
             ...(endpoint.passwordSecret ? { passwordSecret: endpoint.passwordSecret } : {}),
