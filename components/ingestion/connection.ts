@@ -142,7 +142,22 @@ export interface OpenedClient {
     readonly client: ClickHouseClient;
     /** Where the client points, for messages (never contains credentials). */
     readonly describe: string;
+    /**
+     * What the transport last reported about a dropped connection (a port-forward's error
+     * channel: the kubelet's reason, naming the pod and port); undefined when it reported nothing.
+     */
+    transportError?(): string | undefined;
     close(): Promise<void>;
+}
+
+/**
+ * `e` with the transport's reason added when there is one: a dropped port-forward shows in the
+ * client only as "socket hang up", while the API server said why (naming the pod and port).
+ */
+export function withTransportReason(opened: OpenedClient, e: unknown): unknown {
+    const reason = opened.transportError?.();
+    if (!reason || !(e instanceof Error) || e.message.includes(reason)) return e;
+    return new Error(`${e.message} (${reason})`, { cause: e });
 }
 
 const NAME_1123 = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
@@ -346,6 +361,7 @@ export async function openClient(
             return {
                 client: opened.client,
                 describe: opened.describe,
+                transportError: forward.lastError,
                 close: async () => {
                     try {
                         await opened.close();

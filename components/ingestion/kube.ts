@@ -205,6 +205,12 @@ function podPort(pod: V1Pod, targetPort: number | string): number {
 export interface PortForward {
     readonly localPort: number;
     readonly describe: string;
+    /**
+     * The last error the API server sent on a forwarded connection's error channel (the kubelet's
+     * reason, e.g. a refused pod port), naming the pod and port; undefined while there was none.
+     * A client whose connection was dropped adds it to its own error.
+     */
+    lastError(): string | undefined;
     close(): Promise<void>;
 }
 
@@ -245,10 +251,15 @@ export async function startPortForward(
     // than later as a bare "socket hang up" in the ClickHouse client.
     (await open(new PassThrough(), new PassThrough(), new PassThrough())).close();
     const sockets = new Set<net.Socket>();
+    const describe = `pod ${namespace}/${resolved.pod}:${resolved.port}`;
+    let lastError: string | undefined;
     const server = net.createServer((socket) => {
         sockets.add(socket);
         socket.on("close", () => sockets.delete(socket));
-        forwardConnection(socket, open);
+        forwardConnection(socket, open, (text) => {
+            lastError = `port-forward to ${describe}: ${text}`;
+            return lastError;
+        });
     });
     await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
@@ -256,7 +267,8 @@ export async function startPortForward(
     });
     return {
         localPort: (server.address() as net.AddressInfo).port,
-        describe: `pod ${namespace}/${resolved.pod}:${resolved.port}`,
+        describe,
+        lastError: () => lastError,
         close: () =>
             new Promise<void>((resolve) => {
                 for (const s of sockets) s.destroy();
@@ -265,10 +277,14 @@ export async function startPortForward(
     };
 }
 
-/** Bridges one accepted connection: channel 0 both ways, channel 1 (errors) ends it. */
+/**
+ * Bridges one accepted connection: channel 0 both ways, channel 1 (errors) ends it with the
+ * message `describeError` makes of the API server's text.
+ */
 function forwardConnection(
     socket: net.Socket,
     open: (output: Writable, errors: Writable, input: Readable) => Promise<ForwardSocket>,
+    describeError: (text: string) => string,
 ): void {
     socket.pause(); // until the WebSocket is open; the library reads it from then on
     let ws: ForwardSocket | undefined;
@@ -284,9 +300,7 @@ function forwardConnection(
     const errors = new Writable({
         write(chunk: Buffer, _encoding, done) {
             if (chunk.length > 0)
-                socket.destroy(
-                    new ConnectionError(`port-forward error: ${chunk.toString("utf8")}`),
-                );
+                socket.destroy(new ConnectionError(describeError(chunk.toString("utf8"))));
             done();
         },
     });

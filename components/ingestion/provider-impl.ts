@@ -26,6 +26,7 @@ import {
     ConnectionError,
     connectionProblems,
     openClient,
+    withTransportReason,
     type ConnectionContext,
     type ConnectionSpec,
     type OpenedClient,
@@ -136,6 +137,8 @@ async function withClient<T>(
     const opened = await openClient(connection, stackConfig ? { config: stackConfig } : {});
     try {
         return await f(opened);
+    } catch (e) {
+        throw withTransportReason(opened, e);
     } finally {
         await opened.close();
     }

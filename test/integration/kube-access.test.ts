@@ -26,6 +26,7 @@ import {
     resolvePortForwardTarget,
     startPortForward,
 } from "../../components/ingestion/kube";
+import { withTransportReason } from "../../components/ingestion/connection";
 import { ConnectionError } from "../../components/ingestion/connection-errors";
 
 const PASSWORD = "s3cret-from-the-secret";
@@ -483,6 +484,7 @@ describe("API errors and the port-forward's error channel", () => {
             const { received, serverSideError } = await exchange(forward.localPort, "ping");
             assert.equal(received, "ping");
             assert.equal(serverSideError, undefined);
+            assert.equal(forward.lastError(), undefined);
         } finally {
             await forward.close();
         }
@@ -498,7 +500,25 @@ describe("API errors and the port-forward's error channel", () => {
                 const { received, serverSideError } = await exchange(forward.localPort, "ping");
                 assert.equal(received, "", "no bytes come back");
                 assert.ok(serverSideError instanceof ConnectionError, String(serverSideError));
-                assert.equal(serverSideError.message, `port-forward error: ${FORWARD_ERROR}`);
+                const named = `port-forward to pod db/echo-0:${REFUSED_PORT}: ${FORWARD_ERROR}`;
+                assert.equal(serverSideError.message, named);
+                assert.equal(forward.lastError(), named, "kept for the client's error");
+                // What the provider throws when the client saw only a dropped connection.
+                const opened = {
+                    client: undefined as never,
+                    describe: forward.describe,
+                    transportError: forward.lastError,
+                    close: async () => {},
+                };
+                const wrapped = withTransportReason(opened, new Error("socket hang up"));
+                assert.ok(wrapped instanceof Error);
+                assert.equal(wrapped.message, `socket hang up (${named})`);
+                const other = new Error(`failed: ${named}`);
+                assert.equal(withTransportReason(opened, other), other, "not added twice");
+                assert.equal(
+                    withTransportReason({ ...opened, transportError: undefined }, other),
+                    other,
+                );
                 // The forward closes its WebSocket (were it left open, this would time out).
                 await kube.erroredForwardClosed();
             } finally {
