@@ -16,7 +16,8 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { clickhouseLabels, parseBootstrap } from "../../components/clickhouse";
+import { clickhouseLabels, parseBootstrap, strimziBrokerPeer } from "../../components/clickhouse";
+import { type PipelineArgs, kafkaEgress } from "../../components/pipeline/pipeline";
 import { type Recorded, mockPassword, ofType, runStack, strimzi } from "./mocks";
 import {
     type Endpoint,
@@ -301,6 +302,26 @@ describe("network policy config", () => {
         assert.deepEqual(parseBootstrap("[fd00::1]:9093, b:9094"), [
             { host: "fd00::1", port: 9093 },
             { host: "b", port: 9094 },
+        ]);
+    });
+
+    it("a broker list given to the ingestion tables is allowed too, unless it is the cluster's own", () => {
+        const strimziArgs = (kafkaBrokers?: string) =>
+            ({
+                kafka: {
+                    mode: "strimzi",
+                    cluster: { clusterName: "events", plainListener: false },
+                },
+                ...(kafkaBrokers ? { ingestion: { kafkaBrokers } } : {}),
+            }) as unknown as PipelineArgs;
+        const brokers = { to: [strimziBrokerPeer("events")], ports: [9093] };
+        assert.deepEqual(kafkaEgress(strimziArgs()), [brokers]);
+        assert.deepEqual(kafkaEgress(strimziArgs("events-kafka-bootstrap.kcs.svc:9093")), [
+            brokers,
+        ]);
+        assert.deepEqual(kafkaEgress(strimziArgs("10.1.2.3:9092")), [
+            brokers,
+            { to: [{ ipBlock: { cidr: "10.1.2.3/32" } }], ports: [9092] },
         ]);
     });
 });
