@@ -84,14 +84,17 @@ export class StrimziApi {
             status.conditions = keepTransitionTimes(status.conditions, cr.status?.conditions);
         }
         if (sameStatus(cr.status, status)) return;
-        await this.custom.replaceNamespacedCustomObjectStatus({
+        const updated = (await this.custom.replaceNamespacedCustomObjectStatus({
             group: STRIMZI_GROUP,
             version: STRIMZI_VERSION,
             plural: PLURALS[kind],
             namespace: cr.metadata.namespace,
             name: cr.metadata.name,
             body: { ...cr, status },
-        });
+        })) as CustomResource;
+        // The new resourceVersion: a second write in the same pass (a new Kafka CR's Creating,
+        // then its Ready) would otherwise conflict and wait for the next pass.
+        cr.metadata = updated.metadata;
         cr.status = status;
     }
 
