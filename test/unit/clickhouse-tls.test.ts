@@ -167,6 +167,22 @@ describe("ClickHouse TLS in the stack", () => {
         assert.equal(outputs["clickhouseEndpoint"], "https://clickhouse.kcs-prod.svc:8443");
     });
 
+    it("the ingress NetworkPolicy admits the clients on the TLS ports only", async () => {
+        const clients = '[{"namespace":"apps","podLabels":{"app":"dashboard"}}]';
+        const ports = async (overrides: Record<string, string>) => {
+            const { resources } = await runStack("prod", {
+                clickhouseClients: clients,
+                ...overrides,
+            });
+            const ingress = ofType(resources, "kubernetes:networking.k8s.io/v1:NetworkPolicy")
+                .map((r) => r.inputs as any)
+                .find((p) => p.spec.policyTypes.includes("Ingress"));
+            return ingress.spec.ingress[0].ports.map((p: any) => p.port);
+        };
+        assert.deepEqual(await ports({}), [8443, 9440]);
+        assert.deepEqual(await ports({ clickhouseTls: "off" }), [8123, 9000]);
+    });
+
     it("a user Secret: mounted, no Certificate", async () => {
         const { resources } = await runStack("dev", {
             clickhouseTls: "secret",
