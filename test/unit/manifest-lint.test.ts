@@ -1,7 +1,7 @@
 /**
  * The dev and prod stacks' rendered Kubernetes objects (test/unit/rendered-manifests.ts), linted
- * with the real tools: kube-score (default checks, the Kubernetes version of tools/versions.env)
- * and checkov (its Kubernetes framework, offline). Every finding is a failure unless
+ * with the real tools: kube-score (default checks plus the optional ones in KUBE_SCORE_OPTIONAL,
+ * the Kubernetes version of tools/versions.env) and checkov (its Kubernetes framework, offline). Every finding is a failure unless
  * test/fixtures/manifest-lint-accepted.yaml lists it with a reason; a listed entry that no longer
  * matches, for any stack it names, fails too. Objects the program does not write (the Strimzi
  * operator's chart, the pods Strimzi makes from its CRs) are not scanned: neither tool knows the
@@ -62,12 +62,32 @@ function toolFailed(
     );
 }
 
+/**
+ * kube-score's optional checks that hold what the ClickHouse pod already does, so a change that
+ * drops it fails: the runtime's seccomp filter, Guaranteed QoS (CPU and memory limits equal the
+ * requests), named container ports.
+ */
+const KUBE_SCORE_OPTIONAL = [
+    "container-seccomp-profile",
+    "container-cpu-requests-equal-limits",
+    "container-memory-requests-equal-limits",
+    "container-ports-check",
+];
+
 /** kube-score's warnings and criticals for one manifest file. */
 function kubeScore(file: string, stack: string): Finding[] {
     const bin = lintBinary("KCS_KUBE_SCORE", "kube-score.sh");
     const res = spawnSync(
         bin,
-        ["score", "--output-format", "json", "--kubernetes-version", kubernetesVersion(), file],
+        [
+            "score",
+            "--output-format",
+            "json",
+            "--kubernetes-version",
+            kubernetesVersion(),
+            ...KUBE_SCORE_OPTIONAL.flatMap((t) => ["--enable-optional-test", t]),
+            file,
+        ],
         { encoding: "utf8" },
     );
     // Exit 1 means "found problems"; anything else, or no JSON, is the tool failing.
@@ -265,6 +285,7 @@ describe("rendered manifests: kube-score and checkov", () => {
             "kube-score:container-resources", // no requests or limits
             "kube-score:container-image-tag", // :latest
             "kube-score:container-security-context-privileged",
+            "kube-score:container-seccomp-profile", // an optional check the suite turns on
             "checkov:CKV_K8S_14", // image tag latest
             "checkov:CKV_K8S_16", // privileged
             "checkov:CKV_K8S_11", // no CPU limit
