@@ -22,7 +22,11 @@ describe("stack wiring (Pulumi mocks)", () => {
         assert.equal(c["kubernetes:kafka.strimzi.io/v1:Kafka"], 1);
         assert.equal(c["kubernetes:kafka.strimzi.io/v1:KafkaNodePool"], 1);
         assert.equal(c["kubernetes:kafka.strimzi.io/v1:KafkaTopic"], STREAMS.length);
-        assert.equal(c["kubernetes:kafka.strimzi.io/v1:KafkaUser"], 1);
+        assert.equal(
+            c["kubernetes:kafka.strimzi.io/v1:KafkaUser"],
+            2,
+            "ClickHouse's consumer and the orders stream's producer (shop-backend)",
+        );
         assert.equal(c["kubernetes:apps/v1:StatefulSet"], 1);
         assert.equal(c["kubernetes:core/v1:Service"], 2);
         assert.equal(
@@ -32,8 +36,8 @@ describe("stack wiring (Pulumi mocks)", () => {
         );
         assert.equal(
             c["kubernetes:core/v1:Secret"],
-            2,
-            "ClickHouse credentials and the Kafka user's SCRAM secret",
+            3,
+            "ClickHouse credentials and the SCRAM Secrets of the consumer and the producer",
         );
         assert.equal(c["kubernetes:policy/v1:PodDisruptionBudget"], 1);
         assert.equal(c["kubernetes:core/v1:ServiceAccount"], 1, "ClickHouse's own identity");
@@ -43,7 +47,11 @@ describe("stack wiring (Pulumi mocks)", () => {
             "ClickHouse's ingress and egress (Strimzi writes the brokers' own)",
         );
         assert.equal(c["kubernetes:core/v1:Namespace"], 1);
-        assert.equal(c["random:index/randomPassword:RandomPassword"], 3);
+        assert.equal(
+            c["random:index/randomPassword:RandomPassword"],
+            5,
+            "admin, reader, the consumer's and the producer's Kafka passwords, the checksum key",
+        );
         assert.equal(
             c["kubernetes:helm.sh/v3:Release"],
             undefined,
@@ -199,7 +207,9 @@ describe("stack wiring (Pulumi mocks)", () => {
 
     it("the ClickHouse KafkaUser reads only the stream topics and groups, with its password from a Secret", async () => {
         const { resources } = await runStack("dev");
-        const [user] = strimzi(resources, "KafkaUser");
+        const user = strimzi(resources, "KafkaUser").find(
+            (u) => u.inputs.metadata.name === "clickhouse",
+        );
         const auth = user!.inputs.spec.authentication;
         assert.equal(auth.type, "scram-sha-512");
         assert.deepEqual(auth.password, {
