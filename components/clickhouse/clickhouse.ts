@@ -46,6 +46,8 @@ export interface ClickHouseArgs {
     readonly adminUser?: string;
     /** @default "reader" */
     readonly readonlyUser?: string;
+    /** The ingestion database: the read-only user may read it and no other. */
+    readonly database: string;
     /** How the Kafka engine reaches the brokers (a Kafka component's `endpoint` fits). */
     readonly kafka?: KafkaAccess;
     /**
@@ -77,6 +79,7 @@ export function clickhouseSpec(name: string, args: ClickHouseArgs): ClickHouseSp
         systemLogTtlDays: args.systemLogTtlDays ?? 7,
         adminUser: args.adminUser ?? "admin",
         readonlyUser: args.readonlyUser ?? "reader",
+        database: args.database,
         ...(args.kafka ? { kafka: args.kafka } : {}),
         ...(args.tls ? { tls: args.tls } : {}),
     };

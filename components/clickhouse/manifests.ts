@@ -50,6 +50,8 @@ export interface ClickHouseSpec {
     readonly systemLogTtlDays: number;
     readonly adminUser: string;
     readonly readonlyUser: string;
+    /** The ingestion database, the one the read-only user may read. */
+    readonly database: string;
     readonly kafka?: KafkaAccess;
     /** TLS on the listeners (plain HTTP and native closed); none: plain listeners. */
     readonly tls?: ClickHouseTls;
@@ -144,7 +146,11 @@ export function configMaps(spec: ClickHouseSpec): {
 
 /** The files of users.d/. */
 export function usersFiles(spec: ClickHouseSpec): Record<string, string> {
-    const users = { adminUser: spec.adminUser, readonlyUser: spec.readonlyUser };
+    const users = {
+        adminUser: spec.adminUser,
+        readonlyUser: spec.readonlyUser,
+        database: spec.database,
+    };
     return { "users.xml": renderUsersConfig(users) };
 }
 

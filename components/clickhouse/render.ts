@@ -93,6 +93,8 @@ export interface KafkaConfigSettings extends KafkaClientSettings {
 export interface UserSettings {
     readonly adminUser: string;
     readonly readonlyUser: string;
+    /** The ingestion database: the only one the read-only user may read. */
+    readonly database: string;
     /** CIDRs allowed to log in; default: anywhere (the Service is cluster-internal). */
     readonly networks?: readonly string[];
 }
@@ -258,16 +260,22 @@ export function renderKafkaConfig(settings: KafkaConfigSettings): string {
     );
 }
 
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+
 /**
  * users.d/users.xml: removes the password-less `default` user, adds an admin (access management,
- * used by the DDL provider) and a read-only user. The SHA-256 of each password comes from the
+ * used by the DDL provider) and a read-only user that may read the ingestion database and nothing
+ * else (no other database, no system log). The SHA-256 of each password comes from the
  * environment (`password_sha256_hex`), so the pod never holds a ClickHouse password.
  */
 export function renderUsersConfig(users: UserSettings): string {
     for (const name of [users.adminUser, users.readonlyUser]) {
-        if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name))
-            throw new Error(`invalid ClickHouse user name '${name}'`);
+        if (!IDENTIFIER.test(name)) throw new Error(`invalid ClickHouse user name '${name}'`);
     }
+    if (!IDENTIFIER.test(users.database))
+        throw new Error(
+            `invalid ClickHouse database name '${users.database}': use a lower-case snake_case identifier`,
+        );
     if (users.adminUser === users.readonlyUser)
         throw new Error("admin and read-only users must differ");
     const networks = el(
@@ -293,7 +301,11 @@ export function renderUsersConfig(users: UserSettings): string {
                     el("access_management", ["1"]),
                     el("named_collection_control", ["1"]),
                 ]),
-                el(users.readonlyUser, user(ENV.readonlyPasswordSha256, "readonly")),
+                el(users.readonlyUser, [
+                    ...user(ENV.readonlyPasswordSha256, "readonly"),
+                    // A user with <grants> has those and no others (without, users.xml grants all).
+                    el("grants", [el("query", [`GRANT SELECT ON ${users.database}.*`])]),
+                ]),
             ]),
         ]),
     );

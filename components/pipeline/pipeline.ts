@@ -53,7 +53,7 @@ export interface ExternalKafka {
 
 export interface PipelineClickHouse extends Omit<
     ClickHouseArgs,
-    "namespace" | "kafka" | "protectData" | "kafkaEgress"
+    "namespace" | "kafka" | "protectData" | "kafkaEgress" | "database"
 > {
     /** Name of the StatefulSet and its Services; prefixes its other objects. */
     readonly name: string;
@@ -210,6 +210,7 @@ export class KafkaClickHousePipeline extends pulumi.ComponentResource {
             {
                 ...clickhouse,
                 namespace: this.namespace,
+                database: args.database,
                 protectData: args.protectData ?? false,
                 kafka,
                 kafkaEgress: kafkaEgress(args),

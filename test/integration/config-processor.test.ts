@@ -18,6 +18,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import * as util from "node:util";
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { XMLParser } from "fast-xml-parser";
@@ -33,6 +34,8 @@ interface Rendered {
     readonly env: Record<string, string>;
     /** The plaintext passwords in the stack's Secrets: none may reach the data folder. */
     readonly passwords: string[];
+    /** The stack's ingestion database (config clickhouseDatabase). */
+    readonly database: string;
 }
 
 /** A Secret's stringData; Pulumi secrets arrive wrapped ({ <signature>, value }) under the mocks. */
@@ -41,8 +44,8 @@ function secretData(secret: Recorded): Record<string, string> {
     return (data.value ?? data) as Record<string, string>;
 }
 
-async function rendered(stack: string): Promise<Rendered> {
-    const { resources } = await runStack(stack);
+async function rendered(stack: string, overrides: Record<string, string> = {}): Promise<Rendered> {
+    const { resources, config } = await runStack(stack, overrides);
     const configMap = (name: string) => {
         const found = ofType(resources, "kubernetes:core/v1:ConfigMap").find(
             (m) => m.name === name,
@@ -84,6 +87,7 @@ async function rendered(stack: string): Promise<Rendered> {
         users: configMap("clickhouse-users"),
         env,
         passwords,
+        database: config.clickhouseDatabase,
     };
 }
 
@@ -270,6 +274,11 @@ function statementsFor(config: Record<string, string>) {
     const list: Array<[string, string]> = [
         ["users", "SELECT name, auth_type, host_ip, host_names_regexp FROM system.users"],
         ["profiles", "SELECT * FROM system.settings_profile_elements"],
+        [
+            "grants",
+            "SELECT user_name, access_type, database, table, column, is_partial_revoke, grant_option " +
+                "FROM system.grants WHERE user_name IS NOT NULL",
+        ],
         ["serverSettings", "SELECT name, value, changed FROM system.server_settings"],
         ...logs.map(({ table }): [string, string] => [
             `flush ${table}`,
@@ -352,6 +361,35 @@ function configProblems(config: Record<string, string>, answers: Map<string, Ans
     return problems;
 }
 
+/**
+ * Problems with the read-only user's grants as the engine holds them: exactly SELECT on the
+ * ingestion database (no other database, no system table, no grant option); empty when right.
+ */
+function readerGrantProblems(
+    answers: Map<string, Answer>,
+    reader: string,
+    database: string,
+): string[] {
+    const grants = rows(answers, "grants")
+        .filter((g) => g.user_name === reader)
+        .map(({ user_name: _, ...g }) => g);
+    const expected = {
+        access_type: "SELECT",
+        database,
+        table: null,
+        column: null,
+        is_partial_revoke: 0,
+        grant_option: 0,
+    };
+    const wrong = grants.filter((g) => !util.isDeepStrictEqual(g, expected));
+    return [
+        ...(grants.length === 0
+            ? [`${reader} has no grant (expected SELECT ON ${database}.*)`]
+            : []),
+        ...wrong.map((g) => `${reader} has ${JSON.stringify(g)} besides SELECT ON ${database}.*`),
+    ];
+}
+
 function filesUnder(dir: string): string[] {
     if (!fs.existsSync(dir)) return [];
     return fs
@@ -365,9 +403,15 @@ const sha256 = (text: string) => createHash("sha256").update(text, "utf8").diges
 // ---------------------------------------------------------------------------------------------
 
 describe("rendered config.d/ and users.d/ through the engine's config processor (issue 12, acceptance 6)", () => {
-    for (const stack of ["dev", "prod"]) {
-        it(`${stack}: users, profiles, server settings, system logs and Kafka settings as rendered`, async () => {
-            const r = await rendered(stack);
+    // prod under another ingestion database: the reader's grant follows the config.
+    const cases: Array<[string, Record<string, string>]> = [
+        ["dev", {}],
+        ["prod", { clickhouseDatabase: "sales_events" }],
+    ];
+    for (const [stack, overrides] of cases) {
+        it(`${stack}: users, grants, profiles, server settings, system logs and Kafka settings as rendered`, async () => {
+            const r = await rendered(stack, overrides);
+            assert.equal(r.database, overrides.clickhouseDatabase ?? "ingest");
             const { names, sql } = statementsFor(r.config);
             const run = await runEngine(r, r.env, sql);
             const answers = answersByName(names, run);
@@ -386,6 +430,14 @@ describe("rendered config.d/ and users.d/ through the engine's config processor 
                 users.get("default")?.host_names_regexp,
                 [],
                 "the image's default user is removed (only the test's own is left)",
+            );
+
+            // Grants: the reader may read the ingestion database only; the admin keeps all.
+            assert.deepEqual(readerGrantProblems(answers, "reader", r.database), []);
+            const adminGrants = rows(answers, "grants").filter((g) => g.user_name === "admin");
+            assert.ok(
+                adminGrants.some((g) => g.access_type === "CREATE USER" && g.database === null),
+                "the admin manages access",
             );
 
             // Profiles: the reader is read-only.
@@ -470,6 +522,43 @@ describe("rendered config.d/ and users.d/ through the engine's config processor 
                 `${re} among:\n${problems.join("\n")}`,
             );
         assert.equal(problems.length, expected.length, problems.join("\n"));
+    });
+
+    it("a reader granted more than SELECT on the ingestion database is reported", async () => {
+        const r = await rendered("dev");
+        const users = r.users["users.xml"]!;
+        const grant = `<query>GRANT SELECT ON ${r.database}.*</query>`;
+        assert.ok(users.includes(grant), "users.xml grants the reader its database");
+        const cases: Array<{ what: string; users: string; expect: RegExp }> = [
+            {
+                what: "a system log table besides",
+                users: users.replace(
+                    grant,
+                    `${grant}<query>GRANT SELECT ON system.query_log</query>`,
+                ),
+                expect: /"database":"system","table":"query_log"/,
+            },
+            {
+                // Without <grants>, a users.xml user may do everything.
+                what: "no grants element",
+                users: users.replace(/<grants>[\s\S]*?<\/grants>/, ""),
+                expect: /"access_type":"ALL"|"access_type":"CREATE USER"|"access_type":"INSERT"/,
+            },
+        ];
+        for (const c of cases) {
+            assert.notEqual(c.users, users, `${c.what}: the mistake is made`);
+            const { names, sql } = statementsFor({});
+            const run = await runEngine(
+                { config: r.config, users: { "users.xml": c.users } },
+                r.env,
+                sql,
+            );
+            const problems = readerGrantProblems(answersByName(names, run), "reader", r.database);
+            assert.ok(
+                problems.some((p) => c.expect.test(p)),
+                `${c.what}: ${c.expect} among:\n${problems.join("\n")}`,
+            );
+        }
     });
 
     it("an XML mistake, an unknown profile setting or a missing environment variable stops the engine, naming it", async () => {

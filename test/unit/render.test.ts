@@ -31,7 +31,7 @@ describe("config.d / users.d rendering", () => {
                 saslUsername: "clickhouse",
                 caFile: "ca.crt",
             }),
-            renderUsersConfig({ adminUser: "admin", readonlyUser: "reader" }),
+            renderUsersConfig({ adminUser: "admin", readonlyUser: "reader", database: "ingest" }),
             renderSystemLogConfig(7),
         ];
         for (const xml of files) {
@@ -90,7 +90,11 @@ describe("config.d / users.d rendering", () => {
     });
 
     it("users.xml: default user removed, admin and read-only users with password hashes from the environment", () => {
-        const xml = renderUsersConfig({ adminUser: "admin", readonlyUser: "reader" });
+        const xml = renderUsersConfig({
+            adminUser: "admin",
+            readonlyUser: "reader",
+            database: "ingest",
+        });
         const ch = parser.parse(xml).clickhouse;
         assert.equal(ch.users.default["@remove"], "remove");
         for (const [user, env] of [
@@ -106,11 +110,21 @@ describe("config.d / users.d rendering", () => {
         assert.equal(ch.users.admin.access_management, 1);
         assert.equal(ch.users.reader.profile, "readonly");
         assert.equal(ch.profiles.readonly.readonly, 1);
+        // The reader: SELECT on the ingestion database only; the admin keeps users.xml's all.
+        assert.deepEqual(ch.users.reader.grants, { query: "GRANT SELECT ON ingest.*" });
+        assert.equal(ch.users.admin.grants, undefined);
         assert.doesNotMatch(xml, /<password>[^<]/, "no literal password");
         assert.throws(
-            () => renderUsersConfig({ adminUser: "a b", readonlyUser: "r" }),
+            () => renderUsersConfig({ adminUser: "a b", readonlyUser: "r", database: "ingest" }),
             /invalid ClickHouse user name 'a b'/,
         );
+        for (const database of ["ingest.*, system", "Ingest", ""])
+            assert.throws(
+                () => renderUsersConfig({ adminUser: "admin", readonlyUser: "reader", database }),
+                (e: Error) =>
+                    e.message.startsWith(`invalid ClickHouse database name '${database}'`),
+                database,
+            );
     });
 
     it("network.xml and logging.xml carry the ports and level", () => {

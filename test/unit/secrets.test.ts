@@ -207,6 +207,7 @@ describe("password rotation (issue 12, acceptance 4)", () => {
                 storage: { ephemeral: true } as const,
                 cpu: "1",
                 memory: "1Gi",
+                database: "ingest",
                 ...(readonlyUser ? { readonlyUser } : {}),
             };
             const sts = statefulSet(clickhouseSpec("ch", args), refs);

@@ -67,6 +67,7 @@ function rootLayout(): Record<string, pulumi.Output<unknown>> {
     const clickhouse = new ClickHouse(name, {
         ...chArgs,
         namespace: ns,
+        database: args.database,
         kafkaEgress: kafkaEgress(args),
         kafka: {
             client: endpoint.client,
