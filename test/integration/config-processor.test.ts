@@ -12,6 +12,9 @@
  * in the unit tests); it does not write preprocessed_configs/ (the data folder is searched for
  * the passwords all the same); its librdkafka has no SCRAM, so a Kafka consumer with the rendered
  * settings fails after librdkafka has accepted every property name, which is what is checked.
+ * Queries run as `default` only: chdb ignores `--user`, and refuses `EXECUTE AS <user>` whatever
+ * the config says (its setup never applies `allow_impersonate_user` to access control), so a user's
+ * privileges are checked as the engine holds them in system.grants, not by running as that user.
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
