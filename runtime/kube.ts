@@ -104,6 +104,9 @@ function kwokctlConfig(binDir: string, kwokDir: string, kubectlBin: string): str
         "  runtime: binary",
         "  bindAddress: 127.0.0.1",
         "  quietPull: true",
+        // kwokctl's default, pinned: admission plugins (PodSecurity among them) stay on, so the
+        // stack's Pod Security `restricted` namespace is enforced as on a real cluster.
+        "  kubeAdmission: true",
         `  cacheDir: ${JSON.stringify(path.join(kwokDir, "cache"))}`,
         `  etcdBinary: ${bin("etcd")}`,
         `  kubeApiserverBinary: ${bin("kube-apiserver")}`,
@@ -240,7 +243,10 @@ async function createCluster(
     }
     const nodes = opts.nodes ?? 1;
     if (nodes > 0) {
-        await cmd.kwokctl(["scale", "node", "--replicas", String(nodes)]);
+        // kwok's node template offers no ephemeral-storage: a pod requesting some (ClickHouse
+        // does) would stay Pending with "Insufficient ephemeral-storage".
+        const disk = '.allocatable["ephemeral-storage"] = "100Gi"';
+        await cmd.kwokctl(["scale", "node", "--replicas", String(nodes), "--param", disk]);
         await cmd.kubectl(["wait", "--for=condition=Ready", "node", "--all", "--timeout=120s"]);
     }
     // The default ServiceAccount is created asynchronously by the controller-manager.

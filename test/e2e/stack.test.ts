@@ -155,9 +155,9 @@ describe(
                 topics.map((t) => [t.spec.topicName, t.spec.partitions]).sort(),
                 streams.map((s) => [s.topic.name, s.topic.partitions]).sort(),
             );
-            const [user] = (
+            const user = (
                 await kubectlJson(kube, "-n", namespace, "get", "kafkausers.kafka.strimzi.io")
-            ).items;
+            ).items.find((u) => u.metadata.name === "clickhouse");
             assert.deepEqual(user.spec.authentication.password.valueFrom.secretKeyRef, {
                 name: "events-clickhouse-scram",
                 key: "password",
@@ -191,6 +191,42 @@ describe(
                 sts.status.readyReplicas,
                 1,
                 "the ClickHouse pod is Ready on the fake node",
+            );
+            // Pod Security `restricted` is enforced in the namespace: the ClickHouse pod was
+            // admitted under it, and a pod that breaks it is refused by the API server.
+            const ns = JSON.parse(
+                await kube.kubectl(["get", "namespace", namespace, "-o", "json"]),
+            );
+            assert.equal(ns.metadata.labels["pod-security.kubernetes.io/enforce"], "restricted");
+            const pod = JSON.parse(
+                await kube.kubectl([
+                    "-n",
+                    namespace,
+                    "get",
+                    "pod",
+                    `${sts.metadata.name}-0`,
+                    "-o",
+                    "json",
+                ]),
+            );
+            assert.equal(pod.status.phase, "Running");
+            const privileged = {
+                apiVersion: "v1",
+                kind: "Pod",
+                metadata: { name: "privileged", namespace },
+                spec: {
+                    containers: [
+                        {
+                            name: "main",
+                            image: "registry.invalid/never-pulled",
+                            securityContext: { privileged: true },
+                        },
+                    ],
+                },
+            };
+            await assert.rejects(
+                kube.kubectl(["create", "-f", "-"], JSON.stringify(privileged)),
+                /violates PodSecurity "restricted:latest": privileged/,
             );
             const configMaps = (
                 await kubectlJson(kube, "-n", namespace, "get", "configmaps")
@@ -436,9 +472,9 @@ describe(
             const password = decode(own.data.password);
             assert.equal(decode(made.data.password), password);
             assert.match(decode(made.data["sasl.jaas.config"]), /username="clickhouse"/);
-            const [user] = (
+            const user = (
                 await kubectlJson(kube, "-n", namespace, "get", "kafkausers.kafka.strimzi.io")
-            ).items;
+            ).items.find((u) => u.metadata.name === "clickhouse");
             const group = user.spec.authorization.acls.find((a: any) => a.resource.type === "group")
                 .resource.name;
             await broker.createTopic("outside.acl", 1);
