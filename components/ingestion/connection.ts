@@ -39,20 +39,22 @@ const kube = () => require("./kube") as typeof import("./kube");
 // Spec
 // ---------------------------------------------------------------------------------------------
 
+/** A key of a Kubernetes Secret, read through the connection's kubeconfig. */
+interface FromKubernetesSecret {
+    readonly fromKubernetesSecret: {
+        readonly namespace: string;
+        readonly name: string;
+        readonly key: string;
+    };
+}
+
 /** Where a secret comes from. */
 export type SecretSource =
     /** A stack config key holding a secret (`pulumi config set --secret <key> ...`). */
     | { readonly fromConfig: string }
     /** An environment variable of the process running Pulumi. */
     | { readonly fromEnv: string }
-    /** A key of a Kubernetes Secret, read through the connection's kubeconfig. */
-    | {
-          readonly fromKubernetesSecret: {
-              readonly namespace: string;
-              readonly name: string;
-              readonly key: string;
-          };
-      };
+    | FromKubernetesSecret;
 
 /**
  * Where the PEM of a CA certificate comes from (not secret, but often kept beside secrets, e.g.
@@ -63,14 +65,8 @@ export type CaSource =
     | { readonly fromFile: string }
     /** An environment variable holding the PEM text. */
     | { readonly fromEnv: string }
-    /** A key of a Kubernetes Secret (`ca.crt` of a cert-manager or kubernetes.io/tls Secret). */
-    | {
-          readonly fromKubernetesSecret: {
-              readonly namespace: string;
-              readonly name: string;
-              readonly key: string;
-          };
-      };
+    /** `ca.crt` of a cert-manager or kubernetes.io/tls Secret, for example. */
+    | FromKubernetesSecret;
 
 export interface HttpConnection {
     readonly kind: "http";
