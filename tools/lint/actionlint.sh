@@ -12,8 +12,6 @@ log() { echo "[actionlint] $*" >&2; }
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$here/../lib.sh"
 version="$(kcs_pin "$here/versions.env" 's/^ACTIONLINT_VERSION=//p' ACTIONLINT_VERSION)"
-dest="$kcs_cache_root/actionlint/$version"
-bin="$dest/actionlint"
 
 as_root() {
     if [[ "$(id -u)" == 0 ]]; then "$@"; else sudo "$@"; fi
@@ -25,19 +23,5 @@ if ! command -v shellcheck >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends shellcheck >&2
 fi
 
-if [[ ! -x "$bin" ]]; then
-    command -v go >/dev/null 2>&1 || { log "go is not on PATH; install Go 1.26 to build actionlint"; exit 1; }
-    log "building actionlint $version from the Go module proxy into $dest (about 30 s, once)"
-    mkdir -p "$dest"
-    tmp="$(mktemp -d "$dest/bin.tmp.XXXXXX")"
-    trap 'rm -rf "$tmp"' EXIT
-    start=$SECONDS
-    GOBIN="$tmp" CGO_ENABLED=0 GOFLAGS=-mod=mod go install -trimpath \
-        "github.com/rhysd/actionlint/cmd/actionlint@$version" >&2
-    mv "$tmp/actionlint" "$bin"
-    log "built in $((SECONDS - start))s"
-else
-    log "actionlint $version already in $dest"
-fi
-echo "$bin"
+kcs_go_tool actionlint github.com/rhysd/actionlint/cmd/actionlint "$version" "about 30 s"
 command -v shellcheck

@@ -12,21 +12,4 @@ log() { echo "[cyclonus] $*" >&2; }
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$here/../lib.sh"
 version="$(kcs_pin "$here/versions.env" 's/^CYCLONUS_VERSION=//p' CYCLONUS_VERSION)"
-dest="$kcs_cache_root/cyclonus/$version"
-bin="$dest/cyclonus"
-
-if [[ ! -x "$bin" ]]; then
-    command -v go >/dev/null 2>&1 || { log "go is not on PATH; install Go 1.26 to build cyclonus"; exit 1; }
-    log "building cyclonus $version from the Go module proxy into $dest (a few minutes, once)"
-    mkdir -p "$dest"
-    tmp="$(mktemp -d "$dest/bin.tmp.XXXXXX")"
-    trap 'rm -rf "$tmp"' EXIT
-    start=$SECONDS
-    GOBIN="$tmp" CGO_ENABLED=0 GOFLAGS=-mod=mod go install -trimpath \
-        "github.com/mattfenwick/cyclonus/cmd/cyclonus@$version" >&2
-    mv "$tmp/cyclonus" "$bin"
-    log "built in $((SECONDS - start))s"
-else
-    log "cyclonus $version already in $dest"
-fi
-echo "$bin"
+kcs_go_tool cyclonus github.com/mattfenwick/cyclonus/cmd/cyclonus "$version"

@@ -12,21 +12,4 @@ log() { echo "[kube-score] $*" >&2; }
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$here/../lib.sh"
 version="$(kcs_pin "$here/versions.env" 's/^KUBE_SCORE_VERSION=//p' KUBE_SCORE_VERSION)"
-dest="$kcs_cache_root/kube-score/$version"
-bin="$dest/kube-score"
-
-if [[ ! -x "$bin" ]]; then
-    command -v go >/dev/null 2>&1 || { log "go is not on PATH; install Go 1.26 to build kube-score"; exit 1; }
-    log "building kube-score $version from the Go module proxy into $dest (a few minutes, once)"
-    mkdir -p "$dest"
-    tmp="$(mktemp -d "$dest/bin.tmp.XXXXXX")"
-    trap 'rm -rf "$tmp"' EXIT
-    start=$SECONDS
-    GOBIN="$tmp" CGO_ENABLED=0 GOFLAGS=-mod=mod go install -trimpath \
-        "github.com/zegl/kube-score/cmd/kube-score@$version" >&2
-    mv "$tmp/kube-score" "$bin"
-    log "built in $((SECONDS - start))s"
-else
-    log "kube-score $version already in $dest"
-fi
-echo "$bin"
+kcs_go_tool kube-score github.com/zegl/kube-score/cmd/kube-score "$version"
