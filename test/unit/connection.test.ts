@@ -4,11 +4,18 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import {
     ConnectionError,
     connectionProblems,
+    openClient,
     resolveSecret,
+    shutdownEmbedded,
 } from "../../components/ingestion/connection";
+import { claimEngine, currentEngine } from "../../schemas/engine";
+import { NO_ENGINE } from "./mocks";
 
 describe("connection specs", () => {
     it("an unknown kind names the kinds there are", () => {
@@ -86,5 +93,37 @@ describe("secret sources", () => {
             resolveSecret({ fromConfig: "other" }, { config }),
             /stack config key 'other' is not set; run: pulumi config set --secret other <value>/,
         );
+    });
+});
+
+describe("the embedded engine's lifetime", () => {
+    it("shutdownEmbedded frees the one engine a process may hold, with or without a client on it", async () => {
+        assert.ok(
+            fs.existsSync(path.join(__dirname, "..", "..", "node_modules", "chdb")),
+            NO_ENGINE,
+        );
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kcs-conn-"));
+        try {
+            // An engine claimed without a client (as the stream loader does) ...
+            claimEngine(path.join(dir, "a"));
+            await assert.rejects(
+                openClient({ kind: "embedded", path: path.join(dir, "b") }, {}),
+                /chdb runs one engine per process/,
+            );
+            await shutdownEmbedded();
+            assert.equal(currentEngine(), undefined);
+            // ... and one with a client: both are released, and another path opens.
+            const opened = await openClient({ kind: "embedded", path: path.join(dir, "b") }, {});
+            const rows = await opened.client.query({
+                query: "SELECT 1 AS one",
+                format: "JSONEachRow",
+            });
+            assert.deepEqual(await rows.json(), [{ one: 1 }]);
+            await shutdownEmbedded();
+            assert.equal(currentEngine(), undefined);
+        } finally {
+            await shutdownEmbedded();
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 });
