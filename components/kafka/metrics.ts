@@ -53,17 +53,13 @@ export const JMX_RULES: readonly Rule[] = [
         "kafka.server<type=ReplicaManager, name=([^,]+)><>Value",
         "kafka_server_replicamanager_$1",
     ),
+    // Per partition: replication state (kafka.cluster Partition) and log size on disk (kafka.log Log).
     gauge(
-        "kafka.cluster<type=Partition, name=([^,]+), topic=([^,]+), partition=([^,]+)><>Value",
-        "kafka_cluster_partition_$1",
-        { topic: "$2", partition: "$3" },
+        "kafka.(cluster|log)<type=(Partition|Log), name=([^,]+), topic=([^,]+), partition=([^,]+)><>Value",
+        "kafka_$1_$2_$3",
+        { topic: "$4", partition: "$5" },
     ),
-    // Log size per partition (disk use), and flush latency.
-    gauge(
-        "kafka.log<type=Log, name=([^,]+), topic=([^,]+), partition=([^,]+)><>Value",
-        "kafka_log_log_$1",
-        { topic: "$2", partition: "$3" },
-    ),
+    // Flush latency.
     gauge(
         "kafka.log<type=LogFlushStats, name=LogFlushRateAndTimeMs><>(\\d+)thPercentile",
         "kafka_log_logflushstats_time_ms",
