@@ -599,6 +599,65 @@ describe("planDrop", () => {
     it("with no known state drops nothing (no object is known to be the stream's)", () => {
         assert.equal(planDrop("events", undefined, { database: "ingest" }).statements.length, 0);
     });
+
+    it("a detached object is only attached, to read its marker in the next round", () => {
+        const s = stateOf(spec(), (t) => delete t["mv"]);
+        const plan = planDrop("events", { ...s, detached: ["mv"] }, { database: "ingest" });
+        assert.deepEqual(sqls(plan), [
+            "DROP TABLE IF EXISTS `ingest`.`events_kafka`",
+            "ATTACH TABLE IF NOT EXISTS `ingest`.`events_mv`",
+            "DROP TABLE IF EXISTS `ingest`.`events_dlq_mv`",
+        ]);
+        assert.equal(plan.statements[1]!.kind, "in-place");
+    });
+
+    it("leaves another stream's or an unmarked object in place, and adopts unmarked ones only when asked", () => {
+        const s = stateOf(spec(), (t) => {
+            t["kafka"] = { ...t["kafka"]!, comment: "" };
+        });
+        const plan = planDrop("events", s, { database: "ingest" });
+        assert.ok(!sqls(plan).some((q) => q.includes("events_kafka")), sqls(plan).join("\n"));
+        assert.ok(
+            plan.notes.some((n) =>
+                /events_kafka \(Kafka\) is not stream events's \(no ownership marker\); left in place/.test(
+                    n,
+                ),
+            ),
+            plan.notes.join("\n"),
+        );
+        const adopted = planDrop("events", s, { database: "ingest", adoptUnmarked: true });
+        assert.equal(sqls(adopted)[0], "DROP TABLE IF EXISTS `ingest`.`events_kafka`");
+    });
+
+    it("a view's name holding a table with rows is not dropped", () => {
+        const s = stateOf(spec(), (t) => {
+            t["mv"] = { ...t["mv"]!, engine: "MergeTree" };
+        });
+        const plan = planDrop("events", s, { database: "ingest" });
+        assert.ok(
+            !sqls(plan).includes("DROP TABLE IF EXISTS `ingest`.`events_mv`"),
+            sqls(plan).join("\n"),
+        );
+        assert.ok(
+            plan.notes.some(
+                (n) =>
+                    n ===
+                    "events_mv is a MergeTree table holding rows, not a stream object; left in place",
+            ),
+            plan.notes.join("\n"),
+        );
+    });
+
+    it("refuses names that are not identifiers", () => {
+        assert.throws(
+            () => planDrop("events", undefined, { database: "in-gest" }),
+            /database "in-gest" is not a valid name/,
+        );
+        assert.throws(
+            () => planDrop("ev;ents", undefined, { database: "ingest" }),
+            /stream name "ev;ents" is not a valid name/,
+        );
+    });
 });
 
 describe("normalisation helpers", () => {
