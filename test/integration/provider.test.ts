@@ -31,6 +31,7 @@ import {
     queryRows,
     serveHttp,
 } from "../harness/clickhouse";
+import { bridgePortForward, writeTokenKubeconfig } from "../harness/fake-kube";
 
 const PROJECT = "kafka-clickhouse-stack";
 const PASSWORD = "Ch-p4ss!word'\"\\-secret";
@@ -559,19 +560,7 @@ async function fakeKube(
             return;
         }
         wss.handleUpgrade(req, socket, head, (ws) => {
-            const port = Buffer.alloc(2);
-            port.writeUInt16LE(8123);
-            ws.send(Buffer.concat([Buffer.from([0]), port]));
-            ws.send(Buffer.concat([Buffer.from([1]), port]));
-            const upstream = net.connect(clickhousePort, "127.0.0.1");
-            ws.on("message", (data: Buffer, isBinary) => {
-                if (isBinary && data[0] === 0) upstream.write(data.subarray(1));
-            });
-            upstream.on("data", (d: Buffer) => ws.send(Buffer.concat([Buffer.from([0]), d])));
-            upstream.on("close", () => ws.close());
-            upstream.on("error", () => ws.close());
-            ws.on("close", () => upstream.end());
-            ws.on("error", () => upstream.destroy());
+            bridgePortForward(ws, 8123, clickhousePort);
         });
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
@@ -612,18 +601,7 @@ describe("port-forward connection", () => {
 
     before(async () => {
         kube = await fakeKube(TOKEN, front.port, PASSWORD);
-        kubeconfig = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "kcs-kube-")), "config");
-        fs.writeFileSync(
-            kubeconfig,
-            [
-                "apiVersion: v1",
-                "kind: Config",
-                "current-context: test",
-                "contexts: [{ name: test, context: { cluster: fake, user: robot } }]",
-                `clusters: [{ name: fake, cluster: { server: "${kube.url}" } }]`,
-                `users: [{ name: robot, user: { token: ${TOKEN} } }]`,
-            ].join("\n"),
-        );
+        kubeconfig = writeTokenKubeconfig(kube.url, TOKEN, "kcs-kube-");
     });
     after(async () => {
         await kube?.close();

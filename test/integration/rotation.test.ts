@@ -13,7 +13,6 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as net from "node:net";
-import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { SECRET_KEYS } from "../../schemas/naming";
@@ -26,6 +25,7 @@ import {
     serveHttp,
 } from "../harness/clickhouse";
 import { ofType, runStack } from "../unit/mocks";
+import { writeTokenKubeconfig } from "../harness/fake-kube";
 
 const TOKEN = "rotation-kube-token";
 const OLD = "old-admin-pw-Zq81";
@@ -162,18 +162,7 @@ describe("admin password rotation: the pods roll and the provider connects with 
         });
         api = await kubeApi(() => ({ name: applied.secretName, data: applied.data }));
         svc = await service(() => pod.port);
-        kubeconfig = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "kcs-rotation-")), "config");
-        fs.writeFileSync(
-            kubeconfig,
-            [
-                "apiVersion: v1",
-                "kind: Config",
-                "current-context: test",
-                "contexts: [{ name: test, context: { cluster: fake, user: robot } }]",
-                `clusters: [{ name: fake, cluster: { server: "${api.url}" } }]`,
-                `users: [{ name: robot, user: { token: ${TOKEN} } }]`,
-            ].join("\n"),
-        );
+        kubeconfig = writeTokenKubeconfig(api.url, TOKEN, "kcs-rotation-");
     });
     after(async () => {
         await svc?.close();

@@ -25,6 +25,7 @@ import {
     queryRows,
     serveHttp,
 } from "../harness/clickhouse";
+import { bridgePortForward, writeTokenKubeconfig } from "../harness/fake-kube";
 
 const USER = "ingest_admin";
 const PASSWORD = "tls-test-password";
@@ -291,19 +292,7 @@ async function kubeStandIn(): Promise<{ url: string; close(): Promise<void> }> {
             return;
         }
         wss.handleUpgrade(req, socket, head, (ws) => {
-            const port = Buffer.alloc(2);
-            port.writeUInt16LE(8443);
-            ws.send(Buffer.concat([Buffer.from([0]), port]));
-            ws.send(Buffer.concat([Buffer.from([1]), port]));
-            const upstream = net.connect(secure.port, "127.0.0.1");
-            ws.on("message", (data: Buffer, isBinary) => {
-                if (isBinary && data[0] === 0) upstream.write(data.subarray(1));
-            });
-            upstream.on("data", (d: Buffer) => ws.send(Buffer.concat([Buffer.from([0]), d])));
-            upstream.on("close", () => ws.close());
-            upstream.on("error", () => ws.close());
-            ws.on("close", () => upstream.end());
-            ws.on("error", () => upstream.destroy());
+            bridgePortForward(ws, 8443, secure.port);
         });
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
@@ -325,21 +314,11 @@ describe("port-forward connection over TLS", () => {
 
     before(async () => {
         kube = await kubeStandIn();
-        kubeconfig = file("kubeconfig");
-        fs.writeFileSync(
-            kubeconfig,
-            [
-                "apiVersion: v1",
-                "kind: Config",
-                "current-context: test",
-                "contexts: [{ name: test, context: { cluster: standin, user: robot } }]",
-                `clusters: [{ name: standin, cluster: { server: "${kube.url}" } }]`,
-                `users: [{ name: robot, user: { token: ${TOKEN} } }]`,
-            ].join("\n"),
-        );
+        kubeconfig = writeTokenKubeconfig(kube.url, TOKEN, "kcs-tls-kube-");
     });
     after(async () => {
         await kube?.close();
+        if (kubeconfig) fs.rmSync(path.dirname(kubeconfig), { recursive: true, force: true });
     });
 
     const forward = (secret: string, serverName: string): ConnectionSpec => ({
