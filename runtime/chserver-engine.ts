@@ -4,8 +4,11 @@
  * (connections on one path share the engine and its data but each has its own settings and
  * current database).
  */
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { ChError, toChError } from "./chserver-errors";
 import { boundaryFor, firstKeyword, hasSecondStatement, trailingFormat } from "./chserver-sql";
 
@@ -265,6 +268,8 @@ export class ChdbEngine {
         database: string | undefined,
         settings: Settings,
     ): Promise<Outcome> {
+        if (SPOOLED_FORMATS.has(format.toLowerCase()))
+            return this.runSpooledInsert(prefix, format, body, database, settings);
         return this.onConnection(database, settings, async (conn) => {
             const insert = new ChunkedInsert(
                 (data, countLines) =>
@@ -278,7 +283,56 @@ export class ChdbEngine {
             return { body: Buffer.alloc(0), format: undefined, summary: await insert.finish() };
         });
     }
+    /** A binary-format insert body, spooled to a file and inserted `FROM INFILE`. */
+    private async runSpooledInsert(
+        prefix: string,
+        format: string,
+        body: Readable,
+        database: string | undefined,
+        settings: Settings,
+    ): Promise<Outcome> {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kcs-chserver-insert-"));
+        try {
+            const file = path.join(dir, "body");
+            await pipeline(body, fs.createWriteStream(file));
+            const head = prefix.replace(/\bFORMAT\s+[A-Za-z][A-Za-z0-9_]*\s*$/i, "");
+            const sql = `${head} FROM INFILE '${file}' FORMAT ${format}`;
+            return await this.onConnection(database, settings, async (conn) => {
+                const r = await this.native.InsertRawAsyncConnection(
+                    conn,
+                    sql,
+                    Buffer.from("\n"),
+                    false,
+                );
+                return {
+                    body: Buffer.alloc(0),
+                    format: undefined,
+                    summary: writeSummary(r.rowsWritten, r.bytesWritten, r.elapsed),
+                };
+            });
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    }
 }
+
+/**
+ * Binary formats: the addon's raw insert loses such bodies part-way (Parquet and Native bodies
+ * arrive cut short), so the body is written to a file and inserted with `FROM INFILE`, which
+ * reads it as the server reads a body.
+ */
+const SPOOLED_FORMATS = new Set([
+    "native",
+    "parquet",
+    "arrow",
+    "arrowstream",
+    "orc",
+    "avro",
+    "msgpack",
+    "rowbinary",
+    "rowbinarywithnames",
+    "rowbinarywithnamesandtypes",
+]);
 
 /** One streamed insert body fed to raw inserts, chunk by chunk at row boundaries. */
 class ChunkedInsert {
