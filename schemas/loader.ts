@@ -16,6 +16,7 @@ import {
 } from "./checks";
 import { LoadedStream, StreamSpec, streamSchema } from "./model";
 import { sourceProblems } from "./sources";
+import { rollupCollisionProblems, rollupProblems } from "./rollups";
 import { ExprField, parseExpression } from "./expr";
 import { SqlInputError } from "./sql";
 import { parseType } from "./types";
@@ -77,7 +78,7 @@ export function loadStreams(dir: string = DEFAULT_STREAMS_DIR): LoadedStream[] {
         if ("problems" in result) problems.push(...result.problems);
         else streams.push(result.stream);
     }
-    problems.push(...collisionProblems(streams));
+    problems.push(...collisionProblems(streams), ...rollupCollisionProblems(streams));
     if (problems.length > 0) throw new StreamSchemaError(problems);
     return streams;
 }
@@ -174,7 +175,10 @@ function checkObject(raw: unknown, file: string): Result {
     const problems = [
         ...characters,
         ...semanticProblems(spec, file),
-        ...[...topicProblems(spec), ...columnProblems(spec)].map((p) => ({ file, ...p })),
+        ...[...topicProblems(spec), ...columnProblems(spec), ...rollupProblems(spec)].map((p) => ({
+            file,
+            ...p,
+        })),
     ];
     // The engine sees a stream's expressions only once everything else about it is valid.
     if (problems.length === 0) problems.push(...engineProblems(spec).map((p) => ({ file, ...p })));

@@ -121,6 +121,58 @@ export const columnSchema = z
     })
     .strict();
 
+/** Aggregate functions a rollup measure may use. */
+export const ROLLUP_FUNCTIONS = ["count", "sum", "min", "max", "avg", "uniq", "uniqExact"] as const;
+export type RollupFunction = (typeof ROLLUP_FUNCTIONS)[number];
+/** A rollup's bucket width: `N second|minute|hour|day` (a plural `s` is accepted). */
+export const ROLLUP_INTERVAL = /^([1-9][0-9]{0,5}) (second|minute|hour|day)s?$/;
+
+export const rollupMeasureSchema = z
+    .object({
+        name: identifier("measure name").describe(
+            "Column of the rollup table holding the measure.",
+        ),
+        fn: z
+            .enum(ROLLUP_FUNCTIONS)
+            .describe("Aggregate: count, sum, min, max, avg, uniq (approximate) or uniqExact."),
+        column: identifier("measure column")
+            .optional()
+            .describe("The stream column aggregated; every function but count needs one."),
+    })
+    .strict();
+
+export const rollupSchema = z
+    .object({
+        name: identifier("rollup name").describe(
+            "Rollup name: its table is <stream>_<name>, its view <stream>_<name>_mv.",
+        ),
+        time: identifier("time column").describe(
+            "DateTime or DateTime64 column of the stream that places a row in its bucket.",
+        ),
+        interval: z
+            .string()
+            .regex(
+                ROLLUP_INTERVAL,
+                "interval is 'N second', 'N minute', 'N hour' or 'N day' (N from 1 to 999999), e.g. '1 minute'",
+            )
+            .describe("Bucket width, e.g. '1 minute', '15 minute', '1 hour', '1 day'."),
+        by: z
+            .array(identifier("key column"))
+            .default([])
+            .describe("Stream columns the rollup groups by, after the bucket."),
+        measures: z
+            .array(rollupMeasureSchema)
+            .min(1, "a rollup needs at least one measure")
+            .describe("Aggregates kept per bucket and key."),
+        backfill: z
+            .boolean()
+            .default(false)
+            .describe(
+                "Created over an existing target: snapshot its rows into <stream>_<name>_backfill for the backfill job to aggregate (exactly the rows the view did not see).",
+            ),
+    })
+    .strict();
+
 export const streamSchema = z
     .object({
         $schema: z.string().optional(),
@@ -218,6 +270,12 @@ export const streamSchema = z
             .describe(
                 "deadLetter: unparsable messages go to <name>_dlq with their raw text and error; fail: the consumer stops on them.",
             ),
+        rollups: z
+            .array(rollupSchema)
+            .optional()
+            .describe(
+                "Pre-aggregated tables kept by materialized views over the target (AggregatingMergeTree <stream>_<name>).",
+            ),
         deadLetterTtlDays: z
             .number()
             .int()
@@ -230,6 +288,8 @@ export const streamSchema = z
 export type TopicSpec = z.output<typeof topicSchema>;
 export type ColumnSpec = z.output<typeof columnSchema>;
 export type StreamSpec = z.output<typeof streamSchema>;
+export type RollupSpec = z.output<typeof rollupSchema>;
+export type RollupMeasureSpec = z.output<typeof rollupMeasureSchema>;
 export type StreamInput = z.input<typeof streamSchema>;
 
 /** A stream as loaded: its spec and the file it came from (for error messages). */

@@ -56,8 +56,8 @@ const COLUMNS_SQL =
 const PRESENCE_SQL =
     "SELECT (SELECT count() FROM system.databases WHERE name = {db:String}) AS db_exists, " +
     "(SELECT groupArray(table) FROM system.detached_tables WHERE database = {db:String}) AS detached";
-const NAME_FILTER = " AND name IN {names:Array(String)}";
-const TABLE_FILTER = " AND table IN {names:Array(String)}";
+const NAME_FILTER = " AND (name IN {names:Array(String)} OR startsWith(name, {prefix:String}))";
+const TABLE_FILTER = " AND (table IN {names:Array(String)} OR startsWith(table, {prefix:String}))";
 
 /** Rows of a query as objects, with values bound as query parameters (never spliced into SQL). */
 export async function queryRows<T = Record<string, unknown>>(
@@ -73,8 +73,10 @@ async function readTables(
     client: ClickHouseClient,
     database: string,
     names?: readonly string[],
+    /** With `names`: tables whose name starts with it are read too (a stream's rollups). */
+    prefix = "",
 ): Promise<DatabaseState> {
-    const params: Record<string, unknown> = { db: database, ...(names ? { names } : {}) };
+    const params: Record<string, unknown> = { db: database, ...(names ? { names, prefix } : {}) };
     const presence = (await queryRows<PresenceRow>(client, PRESENCE_SQL, params))[0];
     const exists = Number(presence?.db_exists ?? 0) > 0;
     if (!exists) return { database, exists, tables: new Map(), detached: new Set() };
@@ -125,8 +127,19 @@ export function streamState(db: DatabaseState, stream: string): ActualStreamStat
         if (t) tables[role] = t;
         if (db.detached.has(names[role])) detached.push(role);
     }
-    if (Object.keys(tables).length === 0 && detached.length === 0) return undefined;
-    return { database: db.database, stream, tables, detached };
+    const own = new Set(Object.values(names));
+    const related: Record<string, ActualTable> = {};
+    for (const [name, t] of db.tables)
+        if (name.startsWith(`${stream}_`) && !own.has(name)) related[name] = t;
+    const hasRelated = Object.keys(related).length > 0;
+    if (Object.keys(tables).length === 0 && detached.length === 0 && !hasRelated) return undefined;
+    return {
+        database: db.database,
+        stream,
+        tables,
+        detached,
+        ...(hasRelated ? { related } : {}),
+    };
 }
 
 /** The objects of one stream: three queries; undefined when none of them exists. */
@@ -136,7 +149,7 @@ export async function readStreamState(
     stream: string,
 ): Promise<ActualStreamState | undefined> {
     const names = Object.values(streamObjectNames(stream));
-    return streamState(await readTables(client, database, names), stream);
+    return streamState(await readTables(client, database, names, `${stream}_`), stream);
 }
 
 /**

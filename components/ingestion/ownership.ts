@@ -8,9 +8,14 @@
  */
 import type { StreamObjectRole } from "../../schemas/naming";
 
+/** Roles of a rollup's objects: its table, its view, its backfill snapshot. */
+export type RollupRole = "rollup" | "rollupMv" | "rollupBackfill";
+
 export interface OwnershipMarker {
     readonly stream: string;
-    readonly role: StreamObjectRole;
+    readonly role: StreamObjectRole | RollupRole;
+    /** The rollup's name (rollup objects only). */
+    readonly rollup?: string;
     /** Consumer group (target tables only). */
     readonly group?: string;
     /** `project/stack` that created the object, when the provider knows it. */
@@ -27,6 +32,7 @@ export function markerText(m: OwnershipMarker): string {
     const fields: Array<[string, string | undefined]> = [
         ["stream", m.stream],
         ["role", m.role],
+        ["rollup", m.rollup],
         ["group", m.group],
         ["stack", m.stack],
     ];
@@ -62,7 +68,8 @@ export function parseMarker(comment: string): OwnershipMarker | undefined {
     if (stream === undefined || role === undefined) return undefined;
     return {
         stream,
-        role: role as StreamObjectRole,
+        role: role as StreamObjectRole | RollupRole,
+        ...(fields.has("rollup") ? { rollup: fields.get("rollup")! } : {}),
         ...(fields.has("group") ? { group: fields.get("group")! } : {}),
         ...(fields.has("stack") ? { stack: fields.get("stack")! } : {}),
     };

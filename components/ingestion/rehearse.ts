@@ -16,6 +16,7 @@ import type { StreamSpec } from "../../schemas/model";
 import { STREAM_OBJECT_ROLES } from "../../schemas/naming";
 import { skipQuoted } from "../../schemas/sql";
 import { canonicalize, readStreamState } from "./introspect";
+import { parseMarker } from "./ownership";
 import { claimEngine } from "../../schemas/engine";
 import { openClient, type OpenedClient } from "./connection";
 import {
@@ -196,10 +197,18 @@ function recreateQueries(state: ActualStreamState | undefined): string[] {
     const order = [...STREAM_OBJECT_ROLES].sort(
         (a, b) => Number(a === "mv" || a === "dlqMv") - Number(b === "mv" || b === "dlqMv"),
     );
-    return order.flatMap((role) => {
-        const q = state.tables[role]?.createQuery;
-        return q ? [q] : [];
-    });
+    // The stream's rollup objects (by their markers), tables before the views that fill them.
+    const rollups = Object.values(state.related ?? {})
+        .filter((t) => parseMarker(t.comment)?.stream === state.stream && t.createQuery)
+        .filter((t) => parseMarker(t.comment)?.role.startsWith("rollup"));
+    const isView = (t: { engine: string }) => t.engine === "MaterializedView";
+    const tables = order.flatMap((role) => (state.tables[role] ? [state.tables[role]] : []));
+    return [
+        ...tables.filter((t) => !isView(t)),
+        ...rollups.filter((t) => !isView(t)),
+        ...tables.filter(isView),
+        ...rollups.filter(isView),
+    ].flatMap((t) => (t.createQuery ? [t.createQuery] : []));
 }
 
 /**

@@ -24,7 +24,7 @@ export class PlanBuilder {
     readonly notes: string[] = [];
     constructor(
         private readonly d: Desired,
-        private readonly options: PlanOptions,
+        readonly options: PlanOptions,
     ) {}
 
     add(

@@ -5,6 +5,7 @@
 import type { StreamSpec } from "../../../schemas/model";
 import { normalizeSql, splitTopLevel } from "../../../schemas/sql";
 import { Desired, buildDesired } from "./desired";
+import { desiredRollups } from "./rollup";
 import type { CanonicalForms } from "./state";
 import type { PlanOptions } from "./types";
 
@@ -28,6 +29,7 @@ export function canonicalRequests(
     out.add(TTL_WRAPPER + d.dlqTtl);
     out.add(d.mvSelect);
     out.add(d.dlqSelect);
+    for (const r of desiredRollups(d.db, spec)) out.add(r.select);
     return [...out];
 }
 

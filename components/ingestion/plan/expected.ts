@@ -6,6 +6,7 @@ import type { StreamSpec } from "../../../schemas/model";
 import type { StreamObjectRole } from "../../../schemas/naming";
 import { Canon } from "./canon";
 import { DLQ_COLUMNS, Desired, buildDesired } from "./desired";
+import { desiredRollups } from "./rollup";
 import type { ActualColumn, ActualStreamState, ActualTable } from "./state";
 import type { PlanOptions } from "./types";
 
@@ -37,7 +38,36 @@ export function expectedState(
         }),
         ...(d.deadLetter ? expectedDeadLetter(d, canon) : {}),
     };
-    return { database: d.db, stream: d.spec.name, tables, detached: [] };
+    const related = expectedRollups(d, canon);
+    return {
+        database: d.db,
+        stream: d.spec.name,
+        tables,
+        detached: [],
+        ...(Object.keys(related).length > 0 ? { related } : {}),
+    };
+}
+
+/** Each rollup's table and view (a backfill snapshot is transient: not expected). */
+function expectedRollups(d: Desired, canon: Canon): Record<string, ActualTable> {
+    const out: Record<string, ActualTable> = {};
+    for (const r of desiredRollups(d.db, d.spec, d.stack)) {
+        const columns = [...r.keys, ...r.measures];
+        out[r.names.table] = table(r.names.table, "AggregatingMergeTree", {
+            columns: columns.map((c) => column(c.name, c.type, undefined, c.definition)),
+            sortingKey: r.keys.map((k) => k.name).join(", "),
+            primaryKey: r.keys.map((k) => k.name).join(", "),
+            partitionKey: "toYYYYMM(bucket)",
+            comment: r.comments.table,
+        });
+        out[r.names.mv] = table(r.names.mv, "MaterializedView", {
+            columns: columns.map((c) => column(c.name, c.type)),
+            asSelect: canon.query(r.select),
+            toTable: `${d.db}.${r.names.table}`,
+            comment: r.comments.mv,
+        });
+    }
+    return out;
 }
 
 /** The target table: columns with their defaults, keys and TTL as the server spells them. */

@@ -53,4 +53,9 @@ export interface ActualStreamState {
     readonly tables: Readonly<Partial<Record<StreamObjectRole, ActualTable>>>;
     /** Objects that exist but are detached (invisible in system.tables; definition unknown). */
     readonly detached: readonly StreamObjectRole[];
+    /**
+     * Other tables named `<stream>_...` (rollup tables, their views and backfill snapshots among
+     * them), by name; whose each one is, its ownership marker says. Absent: none read.
+     */
+    readonly related?: Readonly<Record<string, ActualTable>>;
 }

@@ -11,6 +11,7 @@ import { Canon } from "./canon";
 import { kafkaDdl, placeholderDdl, targetDdl } from "./ddl";
 import { Desired, buildDesired, withGroup } from "./desired";
 import { checkOwnership, kafkaGroupOf, planRename, resolveGroup } from "./rename";
+import { RollupPlan, planRollups } from "./rollup-plan";
 import type { ActualStreamState, ActualTable } from "./state";
 import { TargetPlan, planTarget } from "./target";
 import type { PlanOptions, StreamPlan } from "./types";
@@ -23,6 +24,8 @@ interface StreamContext {
     readonly canon: Canon;
     readonly tables: Readonly<Partial<Record<StreamObjectRole, ActualTable>>>;
     readonly detached: ReadonlySet<StreamObjectRole>;
+    /** Tables named `<stream>_...` beyond the fixed roles (rollup objects among them). */
+    readonly related: Readonly<Record<string, ActualTable>>;
 }
 
 /** Whether ingestion must stop, and what then changes while it is stopped. */
@@ -35,6 +38,8 @@ interface Ingestion {
     readonly stopIngestion: boolean;
     readonly recreateKafka: boolean;
     readonly kafkaExists: boolean;
+    /** The rollups' statements, run while ingestion is stopped if it stops. */
+    readonly rollups: RollupPlan;
 }
 
 /**
@@ -64,6 +69,7 @@ export function planStream(
         canon: new Canon(options.canonicalForms),
         tables: actual?.tables ?? {},
         detached: new Set(actual?.detached ?? []),
+        related: actual?.related ?? {},
     };
     if (!actual) announceNewStream(s);
     attachDetached(s);
@@ -73,6 +79,7 @@ export function planStream(
     noteDottedSources(s);
     planTargetTable(s, ingestion);
     planDeadLetterTable(s);
+    b.statements.push(...ingestion.rollups.statements);
     startConsumption(s, ingestion);
     return b.build();
 }
@@ -128,18 +135,25 @@ function assessIngestion(s: StreamContext): Ingestion {
     const kafkaExists = tables.kafka !== undefined || detached.has("kafka");
     // Replacing a view while the Kafka table runs would let rows pass with no view to take them.
     const viewRecreated = mvPlan.kind === "recreate" || dlqMvPlan?.kind === "recreate";
+    const targetExists = tables.target !== undefined || detached.has("target");
+    const rollups = planRollups(d, s.related, targetExists, canon, b, b.options);
     const stopIngestion =
-        kafkaReasons.length > 0 || (target?.stopIngestion ?? false) || viewRecreated;
+        kafkaReasons.length > 0 ||
+        (target?.stopIngestion ?? false) ||
+        viewRecreated ||
+        (rollups.stopIngestion && kafkaExists);
     const recreateKafka = kafkaReasons.length > 0 || (stopIngestion && kafkaExists);
     if (kafkaReasons.length === 0 && recreateKafka) {
         kafkaReasons.push(
             target?.stopIngestion
                 ? "unchanged; recreated after the target change"
-                : "unchanged; recreated after the views change",
+                : viewRecreated
+                  ? "unchanged; recreated after the views change"
+                  : "unchanged; recreated after the rollups change",
         );
     }
     const views = [mvPlan, ...(dlqMvPlan ? [dlqMvPlan] : [])].filter((v) => v.kind !== "none");
-    return { target, kafkaReasons, views, stopIngestion, recreateKafka, kafkaExists };
+    return { target, kafkaReasons, views, stopIngestion, recreateKafka, kafkaExists, rollups };
 }
 
 /**
