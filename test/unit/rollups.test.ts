@@ -10,6 +10,7 @@ import {
     PlanOptions,
     describePlan,
     expectedState,
+    planDrop,
     planStream,
 } from "../../components/ingestion/planner";
 import {
@@ -390,5 +391,29 @@ describe("rollups: planner", () => {
         );
         assert.equal(job.cleanup, "DROP TABLE IF EXISTS `ingest`.`orders_per_minute_backfill`");
         assert.throws(() => rollupQuerySql("ingest", s, "nope"), /has no rollup 'nope'/);
+    });
+
+    it("removing the stream drops the rollup's view; its table only with dropTargetOnDelete", () => {
+        const state = deployed(spec([ROLLUP]));
+        const kept = planDrop("orders", state, { database: "ingest" });
+        assert.ok(
+            kept.statements.some(
+                (st) => st.sql === "DROP TABLE IF EXISTS `ingest`.`orders_per_minute_mv`",
+            ),
+        );
+        assert.ok(
+            !kept.statements.some(
+                (st) => st.sql === "DROP TABLE IF EXISTS `ingest`.`orders_per_minute`",
+            ),
+        );
+        assert.ok(kept.notes.some((n) => /^orders_per_minute is kept with its rows/.test(n)));
+        const dropped = planDrop("orders", state, { database: "ingest", dropTargetOnDelete: true });
+        assert.ok(
+            dropped.statements.some(
+                (st) =>
+                    st.kind === "destructive" &&
+                    st.sql === "DROP TABLE IF EXISTS `ingest`.`orders_per_minute`",
+            ),
+        );
     });
 });

@@ -2,7 +2,7 @@
 import { IDENTIFIER } from "../../../schemas/model";
 import { StreamObjectRole, streamObjectNames } from "../../../schemas/naming";
 import { SqlInputError, qualified } from "../../../schemas/sql";
-import { markerText, ownership } from "../ownership";
+import { markerText, ownership, parseMarker } from "../ownership";
 import { ROWLESS_ENGINES } from "./builder";
 import type { ActualStreamState } from "./state";
 import type { PlanOptions, PlannedStatement, StatementKind, StreamPlan } from "./types";
@@ -77,5 +77,46 @@ export function planDrop(
             );
         }
     }
+    statements.push(...dropRollups(stream, actual, options, notes));
     return { database: options.database, stream, statements, refusals: [], notes };
+}
+
+/**
+ * The stream's rollup objects (by their markers): views dropped, tables and backfill snapshots
+ * only with `dropTargetOnDelete`, like the target.
+ */
+function dropRollups(
+    stream: string,
+    actual: ActualStreamState | undefined,
+    options: Pick<PlanOptions, "database" | "dropTargetOnDelete" | "stack">,
+    notes: string[],
+): PlannedStatement[] {
+    const own = Object.values(actual?.related ?? {}).filter((t) => {
+        const m = parseMarker(t.comment);
+        return (
+            m?.stream === stream &&
+            m.role.startsWith("rollup") &&
+            (options.stack === undefined || m.stack === undefined || m.stack === options.stack)
+        );
+    });
+    const views = own.filter((t) => t.engine === "MaterializedView");
+    const tables = own.filter((t) => t.engine !== "MaterializedView");
+    const drop = (name: string) => `DROP TABLE IF EXISTS ${qualified(options.database, name)}`;
+    const out: PlannedStatement[] = views.map((t) => ({
+        sql: drop(t.name),
+        kind: "rebuild",
+        summary: `drop rollup view ${t.name}`,
+    }));
+    for (const t of tables) {
+        if (options.dropTargetOnDelete)
+            out.push({
+                sql: drop(t.name),
+                kind: "destructive",
+                change: "dropTable",
+                summary: `drop ${t.name} and its rows (dropTargetOnDelete)`,
+            });
+        else
+            notes.push(`${t.name} is kept with its rows (set dropTargetOnDelete: true to drop it)`);
+    }
+    return out;
 }
