@@ -43,6 +43,13 @@ export const configSchema = z
             .min(1)
             .default("schemas/streams")
             .describe("Folder of stream files, relative to the project root."),
+        queriesDir: z
+            .string()
+            .min(1)
+            .default("schemas/queries")
+            .describe(
+                "Folder of declared query files (CronJobs and Jobs), relative to the project root; none when it does not exist.",
+            ),
 
         kafkaMode: z
             .enum(["strimzi", "external"])
@@ -163,6 +170,16 @@ export const configSchema = z
             )
             .default(VERSION_DEFAULTS.clickhouseImage)
             .describe("ClickHouse server image (pinned LTS)."),
+        queryImage: z
+            .string()
+            .regex(
+                /^[^\s:]+(:[\w.-]+)?(@sha256:[0-9a-f]{64})?$/,
+                `must be an image reference such as ${VERSION_DEFAULTS.queryImage}`,
+            )
+            .default(VERSION_DEFAULTS.queryImage)
+            .describe(
+                "Image of the declared queries' Jobs: curl 8.x with /bin/sh (pin a digest with repo:tag@sha256:...).",
+            ),
         clickhouseReplicas: z
             .number()
             .int()

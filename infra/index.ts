@@ -1,5 +1,6 @@
 import * as path from "node:path";
 import { loadStreams } from "../schemas/loader";
+import { loadQueries } from "../schemas/queries";
 import { loadConfig } from "./config";
 import { createPipeline } from "./pipeline";
 import { validated } from "./user-errors";
@@ -8,7 +9,8 @@ import { validated } from "./user-errors";
 // reported as a clean error (message only), a bug with its stack trace.
 const { config, secrets } = validated(() => loadConfig());
 const streams = validated(() => loadStreams(path.resolve(__dirname, "..", config.streamsDir)));
-const outputs = validated(() => createPipeline(config, secrets, streams));
+const queries = validated(() => loadQueries(path.resolve(__dirname, "..", config.queriesDir)));
+const outputs = validated(() => createPipeline(config, secrets, streams, queries));
 
 export const namespace = outputs.namespace;
 export const kafkaBootstrapServers = outputs.kafkaBootstrapServers;
@@ -18,3 +20,4 @@ export const clickhouseCredentialsSecret = outputs.clickhouseCredentialsSecret;
 export const streamNames = outputs.streams;
 export const onDestroy = outputs.onDestroy;
 export const ingestionPlans = outputs.ingestionPlans;
+export const queryJobs = outputs.queryJobs;

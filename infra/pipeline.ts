@@ -7,6 +7,7 @@ import {
 } from "../components/pipeline";
 import type { ClickHouseTls } from "../components/clickhouse";
 import type { LoadedStream } from "../schemas/model";
+import type { LoadedQuery } from "../schemas/query-model";
 import { destructiveAllowance, type StackConfig, type StackSecrets } from "./config";
 import { externalCidrs } from "./config-network";
 import { DestroyImpact, destroyImpact } from "./destroy";
@@ -23,6 +24,8 @@ export interface PipelineOutputs {
     readonly onDestroy: DestroyImpact;
     /** Per stream: the SQL the next update runs (what `pulumi preview --diff` shows). */
     readonly ingestionPlans: pulumi.Output<Record<string, string[]>>;
+    /** The declared queries: CronJob or Job name of each. */
+    readonly queryJobs: Record<string, string>;
 }
 
 /** The project root: relative paths in config are resolved against it. */
@@ -37,10 +40,11 @@ export function createPipeline(
     config: StackConfig,
     secrets: StackSecrets,
     streams: readonly LoadedStream[],
+    queries: readonly LoadedQuery[] = [],
 ): PipelineOutputs {
     const pipeline = new KafkaClickHousePipeline(
         "pipeline",
-        pipelineArgs(config, secrets, streams),
+        pipelineArgs(config, secrets, streams, queries),
     );
     return {
         namespace: pipeline.namespace,
@@ -51,6 +55,12 @@ export function createPipeline(
         streams: pipeline.streams,
         onDestroy: destroyImpact(config),
         ingestionPlans: pipeline.ingestionPlans,
+        queryJobs: Object.fromEntries(
+            queries.map((q) => [
+                q.spec.name,
+                `${q.spec.schedule === "once" ? "job" : "cronjob"}/${config.clickhouseName}-${q.spec.name}`,
+            ]),
+        ),
     };
 }
 
@@ -59,8 +69,11 @@ export function pipelineArgs(
     config: StackConfig,
     secrets: StackSecrets,
     streams: readonly LoadedStream[],
+    queries: readonly LoadedQuery[] = [],
 ): PipelineArgs {
     return {
+        queries,
+        queryImage: config.queryImage,
         namespace: config.namespace,
         createNamespace: config.createNamespace,
         protectData: config.protectData,

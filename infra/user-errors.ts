@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { StreamSchemaError } from "../schemas/loader";
+import { QuerySchemaError } from "../schemas/queries";
 import { ConfigError } from "./config";
 
 /**
@@ -8,7 +9,11 @@ import { ConfigError } from "./config";
  * else is a bug and passes through unchanged, so it keeps "unhandled exception" and its stack.
  */
 export function asUserError(e: unknown): unknown {
-    if (e instanceof ConfigError || e instanceof StreamSchemaError) {
+    if (
+        e instanceof ConfigError ||
+        e instanceof StreamSchemaError ||
+        e instanceof QuerySchemaError
+    ) {
         return new pulumi.RunError(e.message);
     }
     return e;

@@ -1,19 +1,17 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import * as YAML from "yaml";
 import {
     MAX_FILE_BYTES,
     MAX_NESTING,
-    MAX_YAML_ALIASES,
     collisionProblems,
     columnProblems,
     controlCharacterProblems,
-    documentProblem,
     engineProblems,
     nestingDepth,
     tooLarge,
     topicProblems,
 } from "./checks";
+import { SchemaProblem, displayPath, readDocument, zodProblems } from "./document";
 import { LoadedStream, StreamSpec, streamSchema } from "./model";
 import { sourceProblems } from "./sources";
 import { rollupCollisionProblems, rollupProblems } from "./rollups";
@@ -24,13 +22,7 @@ import { parseType } from "./types";
 /** The directory holding the shipped stream files. */
 export const DEFAULT_STREAMS_DIR = path.join(__dirname, "streams");
 
-/** One problem found in a stream file: where, and what to do. */
-export interface SchemaProblem {
-    readonly file: string;
-    /** Dotted path inside the file, e.g. `columns[2].type`; empty for the whole file. */
-    readonly path: string;
-    readonly message: string;
-}
+export type { SchemaProblem } from "./document";
 
 /** Every problem found while loading stream files, so one run reports them all. */
 export class StreamSchemaError extends Error {
@@ -100,35 +92,8 @@ export function validateStream(raw: unknown, file: string): LoadedStream {
 type Result = { stream: LoadedStream } | { problems: SchemaProblem[] };
 
 function parseStreamText(text: string, file: string): Result {
-    const refused = documentProblem(text);
-    if (refused) return { problems: [{ file, path: "", message: refused }] };
-    const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-    if (doc.errors.length > 0) {
-        return {
-            problems: doc.errors.map((e) => ({
-                file,
-                path: "",
-                message: `not valid YAML/JSON (line ${e.linePos?.[0]?.line ?? "?"}): ${e.message.split("\n")[0]}`,
-            })),
-        };
-    }
-    let raw: unknown;
-    try {
-        raw = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
-    } catch (e) {
-        // yaml throws a ReferenceError when aliases expand past maxAliasCount (billion laughs).
-        const message = e instanceof Error ? e.message : String(e);
-        return {
-            problems: [
-                {
-                    file,
-                    path: "",
-                    message: `YAML aliases expand too far (${message}); write the values out instead of nesting aliases (at most ${MAX_YAML_ALIASES})`,
-                },
-            ],
-        };
-    }
-    return validateObject(raw, file);
+    const read = readDocument(text, file);
+    return "problems" in read ? read : validateObject(read.raw, file);
 }
 
 function validateObject(raw: unknown, file: string): Result {
@@ -157,17 +122,7 @@ function checkObject(raw: unknown, file: string): Result {
         return {
             problems: [
                 ...characters,
-                ...parsed.error.issues.map((i) => ({
-                    file,
-                    path: formatPath(i.path),
-                    message:
-                        i.code === "unrecognized_keys"
-                            ? `${i.message}; check the spelling against schemas/stream.schema.json`
-                            : i.code === "invalid_key"
-                              ? // A record key: zod's own text ("Invalid key in record") names no rule.
-                                `invalid key: ${i.issues.map((k) => k.message).join("; ")}`
-                              : i.message,
-                })),
+                ...zodProblems(parsed.error.issues, file, "schemas/stream.schema.json"),
             ],
         };
     }
@@ -278,12 +233,6 @@ function safeTypeName(type: string): string {
     }
 }
 
-function formatPath(p: ReadonlyArray<PropertyKey>): string {
-    return p
-        .map((k, i) => (typeof k === "number" ? `[${k}]` : `${i === 0 ? "" : "."}${String(k)}`))
-        .join("");
-}
-
 /** The expression as messages quote it: short, with control characters escaped. */
 function exprExcerpt(expr: string): string {
     const short = expr.length > 80 ? `${expr.slice(0, 77)}...` : expr;
@@ -293,9 +242,4 @@ function exprExcerpt(expr: string): string {
 function errText(e: unknown): string {
     if (e instanceof SqlInputError) return e.message;
     return e instanceof Error ? e.message : String(e);
-}
-
-function displayPath(file: string): string {
-    const rel = path.relative(process.cwd(), file);
-    return rel.startsWith("..") ? file : rel;
 }

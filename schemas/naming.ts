@@ -36,7 +36,15 @@ export const VERSION_DEFAULTS = {
     strimzi: "1.2.0",
     /** The ClickHouse server image (26.3 LTS). */
     clickhouseImage: "clickhouse/clickhouse-server:26.3.9",
+    /** The declared queries' Jobs: curl's official image (curl 8.16.0 on Alpine). */
+    queryImage: "curlimages/curl:8.16.0",
 } as const;
+
+/**
+ * The read-only user's profile: \`readonly = 1\` (no writes, no setting changes) and this limit on
+ * every query's run time; its queries cannot raise it.
+ */
+export const READONLY_MAX_EXECUTION_SECONDS = 60;
 
 /** The roles of a stream's ClickHouse objects. */
 export type StreamObjectRole = "target" | "kafka" | "mv" | "dlq" | "dlqMv" | "rebuild";

@@ -14,6 +14,7 @@ import {
     zodProblems,
 } from "./document";
 import { LoadedQuery, QuerySpec, querySchema } from "./query-model";
+import { READONLY_MAX_EXECUTION_SECONDS } from "./naming";
 import { skipQuoted } from "./sql";
 
 /** The directory holding the shipped query files. */
@@ -126,6 +127,16 @@ function semanticProblems(q: QuerySpec, file: string): SchemaProblem[] {
         add(
             "user",
             `${q.import ? "an import" : "an export to object storage"} writes: set \`user: admin\` (the read-only user cannot)`,
+        );
+    if (q.user === "readonly" && q.timeoutSeconds > READONLY_MAX_EXECUTION_SECONDS)
+        add(
+            "timeoutSeconds",
+            `the read-only user's profile stops every query at ${READONLY_MAX_EXECUTION_SECONDS} s, and its queries may not raise it: use at most ${READONLY_MAX_EXECUTION_SECONDS}, or user: admin`,
+        );
+    if (q.user === "readonly" && q.export && q.export.compression !== "none")
+        add(
+            "export.compression",
+            "a compressed export sets enable_http_compression, a setting the read-only user may not change: use compression: none, or user: admin",
         );
     if (q.schedule !== "once") {
         const fields = q.schedule.cron.trim().split(/\s+/);

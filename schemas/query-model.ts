@@ -99,8 +99,10 @@ export const querySchema = z
             .int()
             .min(1)
             .max(86_400)
-            .default(300)
-            .describe("Longest one attempt may run (max_execution_time and the client's limit)."),
+            .default(60)
+            .describe(
+                "Longest one attempt may run (max_execution_time and the client's limit). The read-only user's profile caps it at 60.",
+            ),
         retries: z
             .number()
             .int()

@@ -9,25 +9,31 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { SECRET_KEYS, configSchema } from "../infra/config";
 import { streamSchema } from "../schemas/model";
+import { querySchema } from "../schemas/query-model";
 
 const root = path.resolve(__dirname, "..");
 
-export function streamJsonSchema(): string {
-    const schema = z.toJSONSchema(streamSchema, { io: "input", target: "draft-2020-12" }) as Record<
+function jsonSchema(schema: z.ZodType, title: string, description: string): string {
+    const json = z.toJSONSchema(schema, { io: "input", target: "draft-2020-12" }) as Record<
         string,
         unknown
     >;
-    return (
-        JSON.stringify(
-            {
-                title: "kafka-clickhouse-stack stream",
-                description:
-                    "One ingestion stream: a Kafka topic and the ClickHouse tables it fills.",
-                ...schema,
-            },
-            null,
-            2,
-        ) + "\n"
+    return JSON.stringify({ title, description, ...json }, null, 2) + "\n";
+}
+
+export function streamJsonSchema(): string {
+    return jsonSchema(
+        streamSchema,
+        "kafka-clickhouse-stack stream",
+        "One ingestion stream: a Kafka topic and the ClickHouse tables it fills.",
+    );
+}
+
+export function queryJsonSchema(): string {
+    return jsonSchema(
+        querySchema,
+        "kafka-clickhouse-stack query",
+        "One declared query: a CronJob (or a one-off Job) that sends it to ClickHouse's HTTP interface.",
     );
 }
 
@@ -97,6 +103,7 @@ export function readme(): string {
 
 export const GENERATED: Record<string, () => string> = {
     "schemas/stream.schema.json": streamJsonSchema,
+    "schemas/query.schema.json": queryJsonSchema,
     "Pulumi.yaml": pulumiYaml,
     "README.md": readme,
 };

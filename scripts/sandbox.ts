@@ -14,6 +14,7 @@ import * as path from "node:path";
 import { readIngestionHealth } from "../components/ingestion/health";
 import { loadStreams } from "../schemas/loader";
 import { sampleMessages } from "../schemas/sample";
+import { runExportImport, showRollupFilling } from "./sandbox-jobs";
 import { SANDBOX_DIR, STATE_FILE, SUPERVISOR_LOG, SandboxState } from "./sandbox-state";
 import {
     clearDeadRun,
@@ -274,9 +275,18 @@ async function up(): Promise<void> {
         if (landed >= expected || unchangedFor >= 5) break;
         await sleep(1000);
     }
-    await client.close();
     if (landed < expected)
         say(`${landed} of ${expected} messages are rows or dead letters; see the report`);
+    try {
+        const streams = loadStreams().map((s) => s.spec);
+        const produce = (topic: string, messages: string[]) => kafka.produce(topic, messages);
+        const waves = await showRollupFilling(client, DATABASE, streams, produce, say);
+        if (waves) produced[waves.stream] = (produced[waves.stream] ?? 0) + waves.produced;
+        const dataDir = path.join(SANDBOX_DIR, "job-data");
+        await runExportImport(client, state.clickhouseUrl, DATABASE, adminPassword, dataDir, say);
+    } finally {
+        await client.close();
+    }
     await report(state, produced, adminPassword);
 }
 

@@ -73,7 +73,7 @@ export const DNS_PEER: Peer = {
     podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
 };
 
-const DNS_PORTS: Port[] = [
+export const DNS_PORTS: Port[] = [
     { protocol: "UDP", port: 53 },
     { protocol: "TCP", port: 53 },
 ];

@@ -5,6 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import type { KafkaClientSettings } from "../kafka/endpoint";
+import { READONLY_MAX_EXECUTION_SECONDS } from "../../schemas/naming";
 
 /**
  * Environment variables the pod receives from Secrets; the rendered XML refers to them by name.
@@ -292,7 +293,10 @@ export function renderUsersConfig(users: UserSettings): string {
         "Managed by kafka-clickhouse-stack: users; password hashes are read from the environment.",
         el("clickhouse", [
             el("profiles", [
-                el("readonly", [el("readonly", ["1"]), el("max_execution_time", ["60"])]),
+                el("readonly", [
+                    el("readonly", ["1"]),
+                    el("max_execution_time", [String(READONLY_MAX_EXECUTION_SECONDS)]),
+                ]),
             ]),
             el("users", [
                 el("default", [], { remove: "remove" }),

@@ -3,10 +3,10 @@
  * container. The Job runs exactly `JOB_SCRIPT` with `requestArgs(...)` appended, and the
  * integration tests run the same two things against the local HTTP interface.
  *
- * - Credentials: the user and password come from the environment (the Job fills it from the
- *   ClickHouse credentials Secret) and reach curl as `X-ClickHouse-User`/`X-ClickHouse-Key`
- *   headers through a pipe from the shell's `printf` builtin: never in the URL, in an argument or
- *   on disk.
+ * - Credentials: the user and password come from files the Job mounts from the ClickHouse
+ *   credentials Secret (memory-backed) and reach curl as `X-ClickHouse-User`/`X-ClickHouse-Key`
+ *   headers through a pipe from the shell's builtins: never in the URL, an argument or the
+ *   environment.
  * - SQL travels in the request body (POST) and values as `param_<name>` (URL, or form fields when
  *   one of them is a secret read from a mounted Secret file), never spliced into the SQL.
  * - `wait_end_of_query=1`: the server answers once the query has finished, so an error is an HTTP
@@ -19,18 +19,28 @@ import type { DataFormat, ImportSpec, QuerySpec } from "../../schemas/query-mode
 import { quoteIdent } from "../../schemas/sql";
 
 /**
- * The container's program: headers from the environment into curl's stdin, the request's
- * arguments after it. `$0` is a label; the arguments follow as `"$@"`, never re-parsed by a shell.
+ * The container's program: the user and password read (shell builtins, no other process) from the
+ * files in `$KCS_CREDENTIALS` (the Job mounts the credentials Secret there) into headers on curl's
+ * stdin, the request's arguments after it. `$0` is a label; the arguments follow as `"$@"`, never
+ * re-parsed by a shell. A Secret file has no final newline, so `read` reports end of file: its
+ * status is not checked, the value is.
  */
-export const JOB_SCRIPT =
-    'printf "X-ClickHouse-User: %s\\nX-ClickHouse-Key: %s\\n" "$CLICKHOUSE_USER" "$CLICKHOUSE_PASSWORD" | curl -H @- "$@"';
+export const JOB_SCRIPT = [
+    'IFS= read -r user < "$KCS_CREDENTIALS/user"',
+    'IFS= read -r password < "$KCS_CREDENTIALS/password"',
+    'if [ -z "$user" ]; then echo "kcs-job: no user in $KCS_CREDENTIALS/user" >&2; exit 2; fi',
+    'printf "X-ClickHouse-User: %s\\nX-ClickHouse-Key: %s\\n" "$user" "$password" | curl -H @- "$@"',
+].join("\n");
 /** `$0` of the script, named in the shell's own messages. */
 export const JOB_SCRIPT_NAME = "kcs-job";
-/** The environment variables the script reads (the Job fills them from a Secret). */
-export const CREDENTIAL_ENV = { user: "CLICKHOUSE_USER", password: "CLICKHOUSE_PASSWORD" } as const;
+/** The environment variable naming the folder that holds the files `user` and `password`. */
+export const CREDENTIALS_ENV = "KCS_CREDENTIALS";
+export const CREDENTIAL_FILES = { user: "user", password: "password" } as const;
 
 /** Where the Job mounts what a request reads or writes. */
 export interface JobPaths {
+    /** The credentials Secret's user and password (files `user`, `password`). */
+    readonly credentialsDir: string;
     /** The declared volume (exports write, imports read `<dataDir>/<path>`). */
     readonly dataDir: string;
     /** The object-storage Secret (`access-key-id`, `secret-access-key`). */
@@ -40,6 +50,7 @@ export interface JobPaths {
 }
 
 export const JOB_PATHS: JobPaths = {
+    credentialsDir: "/var/run/kcs-job/credentials",
     dataDir: "/var/lib/kcs-job/data",
     s3SecretDir: "/var/run/kcs-job/s3",
     caFile: "/var/run/kcs-job/ca/ca.crt",
@@ -69,6 +80,11 @@ export interface RequestStep {
     /** `param_<name>` values read from files (secrets): sent as form fields, never in the URL. */
     readonly secretParams?: Readonly<Record<string, string>>;
     readonly timeoutSeconds: number;
+    /**
+     * Sent as the read-only user (profile \`readonly = 1\`), which may change no setting: the
+     * profile's own max_execution_time bounds the query, and nothing else is set.
+     */
+    readonly readonlyUser?: boolean;
     /** The result goes to this file instead of the log, in this format. */
     readonly output?: {
         readonly file: string;
@@ -109,9 +125,8 @@ export function requestArgs(
         `database=${target.database}`,
         "--url-query",
         "wait_end_of_query=1",
-        "--url-query",
-        `max_execution_time=${step.timeoutSeconds}`,
     ];
+    if (!step.readonlyUser) args.push("--url-query", `max_execution_time=${step.timeoutSeconds}`);
     if (target.verifyWithCa) args.push("--cacert", paths.caFile);
     const publicParams = Object.entries(step.params ?? {}).map(
         ([k, v]) => [`param_${k}`, String(v)] as const,
@@ -152,7 +167,11 @@ export function queryStep(
     database: string,
     paths: JobPaths = JOB_PATHS,
 ): RequestStep {
-    const base = { params: q.parameters, timeoutSeconds: q.timeoutSeconds };
+    const base = {
+        params: q.parameters,
+        timeoutSeconds: q.timeoutSeconds,
+        ...(q.user === "readonly" ? { readonlyUser: true } : {}),
+    };
     const s3Secrets = {
         kcs_key_id: `${paths.s3SecretDir}/${S3_SECRET_KEYS.accessKeyId}`,
         kcs_secret_key: `${paths.s3SecretDir}/${S3_SECRET_KEYS.secretAccessKey}`,
@@ -183,7 +202,7 @@ export function queryStep(
 function importStep(
     imp: ImportSpec,
     database: string,
-    base: Pick<RequestStep, "params" | "timeoutSeconds">,
+    base: Pick<RequestStep, "params" | "timeoutSeconds" | "readonlyUser">,
     paths: JobPaths,
     s3Secrets: Record<string, string>,
 ): RequestStep {

@@ -11,6 +11,9 @@ import {
     strimziBrokerPeer,
 } from "../clickhouse";
 import { StreamIngestion, type DestructiveChange } from "../ingestion";
+import { ClickHouseJobs, backfillJobs, jobPodLabels, type JobsSpec } from "../jobs";
+import { listeners, tlsServerName } from "../clickhouse/tls";
+import type { LoadedQuery } from "../../schemas/query-model";
 import {
     ExternalKafkaArgs,
     ExternalKafkaTopics,
@@ -85,6 +88,10 @@ export interface PipelineArgs {
     readonly clickhouse: PipelineClickHouse;
     /** The streams' ClickHouse DDL; omit to apply none. */
     readonly ingestion?: PipelineIngestion;
+    /** Declared queries (`loadQueries()`): a CronJob or one-off Job each. @default none */
+    readonly queries?: readonly LoadedQuery[];
+    /** Image of the queries' Jobs (curl with /bin/sh). @default CURL_IMAGE */
+    readonly queryImage?: string;
 }
 
 /**
@@ -125,6 +132,8 @@ export class KafkaClickHousePipeline extends pulumi.ComponentResource {
     public readonly streams: string[];
     /** Per stream: the SQL the next update runs (what `pulumi preview --diff` shows). */
     public readonly ingestionPlans: pulumi.Output<Record<string, string[]>>;
+    /** The declared queries' CronJobs and Jobs; none without queries. */
+    public readonly jobs?: ClickHouseJobs;
 
     constructor(name: string, args: PipelineArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kafka-clickhouse:pipeline:Pipeline", name, {}, opts);
@@ -132,6 +141,7 @@ export class KafkaClickHousePipeline extends pulumi.ComponentResource {
         this.kafka = this.createKafka(args);
         this.clickhouse = this.createClickHouse(args);
         this.ingestion = args.ingestion ? this.createIngestion(args, args.ingestion) : {};
+        if (needsJobs(args)) this.jobs = this.createJobs(args);
 
         this.kafkaBootstrapServers = this.kafka.bootstrapServers;
         this.kafkaCredentialsSecret = pulumi.output(this.kafka.passwordSecret?.name);
@@ -205,6 +215,8 @@ export class KafkaClickHousePipeline extends pulumi.ComponentResource {
             ...(this.kafka.passwordSecret ? { passwordSecret: this.kafka.passwordSecret } : {}),
             ...(this.kafka.caSecret ? { caSecret: this.kafka.caSecret } : {}),
         };
+        const jobClients =
+            (args.queries ?? []).length > 0 ? [{ podLabels: jobPodLabels(name) }] : [];
         return new ClickHouse(
             name,
             {
@@ -213,9 +225,34 @@ export class KafkaClickHousePipeline extends pulumi.ComponentResource {
                 database: args.database,
                 protectData: args.protectData ?? false,
                 kafka,
-                kafkaEgress: kafkaEgress(args),
+                kafkaEgress: [...kafkaEgress(args), ...queryEgress(args.queries ?? [])],
+                clients: [...(clickhouse.clients ?? []), ...jobClients],
             },
             this.child(),
+        );
+    }
+
+    private createJobs(args: PipelineArgs): ClickHouseJobs {
+        const name = args.clickhouse.name;
+        const tls = this.clickhouse.tls !== undefined;
+        const host = tlsServerName(name, args.namespace);
+        const spec: JobsSpec = {
+            clickhouseName: name,
+            namespace: this.namespace,
+            url: `${tls ? "https" : "http"}://${host}:${listeners(tls).http.port}`,
+            database: args.database,
+            credentialsSecret: this.clickhouse.credentialsSecretName,
+            ...(args.queryImage ? { image: args.queryImage } : {}),
+            ...(this.clickhouse.tls ? { caSecret: this.clickhouse.tls.secretName } : {}),
+        };
+        const streams = args.ingestion ? args.streams.map((s) => s.spec) : [];
+        return new ClickHouseJobs(
+            `${name}-jobs`,
+            { ...spec, queries: args.queries ?? [], extraJobs: backfillJobs(spec, streams) },
+            // The tables the queries read (and the backfill snapshots) exist before a Job runs.
+            this.child({
+                dependsOn: [this.clickhouse.statefulSet, ...Object.values(this.ingestion)],
+            }),
         );
     }
 
@@ -291,4 +328,30 @@ export function kafkaEgress(args: PipelineArgs): EgressTarget[] {
         { to: [strimziBrokerPeer(cluster)], ports },
         ...(elsewhere.length > 0 ? bootstrapEgress(elsewhere.join(",")) : []),
     ];
+}
+
+/**
+ * Where ClickHouse itself connects for the declared imports and exports (`s3()` and `url()` run in
+ * the ClickHouse pods): each object or URL's host and port.
+ */
+export function queryEgress(queries: readonly LoadedQuery[]): EgressTarget[] {
+    const urls = queries.flatMap(({ spec: q }) => {
+        const where = q.export?.to ?? q.import?.from;
+        if (!where) return [];
+        if ("s3" in where) return [where.s3.url];
+        return "url" in where ? [where.url] : [];
+    });
+    return urls.flatMap((u) => {
+        const url = new URL(u);
+        const port = url.port || (url.protocol === "https:" ? "443" : "80");
+        return bootstrapEgress(`${url.hostname}:${port}`);
+    });
+}
+
+/** Declared queries, or a rollup to backfill (with the ingestion DDL applied). */
+function needsJobs(args: PipelineArgs): boolean {
+    const backfill =
+        args.ingestion !== undefined &&
+        args.streams.some((s) => (s.spec.rollups ?? []).some((r) => r.backfill));
+    return (args.queries ?? []).length > 0 || backfill;
 }

@@ -14,7 +14,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { renderKafkaConfig } from "../../components/clickhouse/render";
-import { loadStreams } from "../../schemas/loader";
+import { loadStreams, parseStream } from "../../schemas/loader";
+import { loadQueries } from "../../schemas/queries";
+import { backfillJobs, queryObject } from "../../components/jobs";
 import { sampleMessages } from "../../schemas/sample";
 import { ClickHouseServer, startClickHouseServer } from "../../runtime/chserver";
 import { KafkaBroker, startKafka } from "../../runtime/kafka";
@@ -255,10 +257,11 @@ describe(
                     ch,
                     `SELECT count() AS n FROM system.tables WHERE database = 'ingest' AND name LIKE '${s.name}%'`,
                 );
+                const rollups = s.rollups?.length ?? 0;
                 assert.equal(
                     n,
-                    5,
-                    `${s.name}: target, Kafka table, view, dead-letter table and view`,
+                    5 + 2 * rollups,
+                    `${s.name}: target, Kafka table, view, dead-letter table and view, and ${rollups} rollup table(s) and view(s)`,
                 );
             }
             // Secrets in the state on disk: the configured admin password and a generated one, raw or base64.
@@ -297,6 +300,97 @@ describe(
                 async () => (await count(ch, "SELECT count() AS n FROM ingest.web_events")) === 200,
                 90_000,
                 "200 rows in ingest.web_events",
+            );
+        });
+
+        it("1b. declared queries: the CronJob is admitted, a Job made from it gets its pod under Pod Security restricted, and every kind of query Job passes strict validation without a warning", async () => {
+            const [cron] = (await kubectlJson(kube, "-n", namespace, "get", "cronjobs.batch"))
+                .items;
+            assert.equal(cron.metadata.name, "clickhouse-daily-retention-report");
+            assert.equal(cron.spec.concurrencyPolicy, "Forbid");
+            assert.equal(cron.spec.timeZone, "Etc/UTC");
+            // Run it now, as an operator would: the Job controller creates the pod, which the API
+            // server admits only if it meets "restricted" (enforced in the namespace).
+            await kube.kubectl([
+                "-n",
+                namespace,
+                "create",
+                "job",
+                "report-now",
+                "--from=cronjob/clickhouse-daily-retention-report",
+            ]);
+            await waitFor(
+                async () =>
+                    (
+                        await kubectlJson(
+                            kube,
+                            "-n",
+                            namespace,
+                            "get",
+                            "pods",
+                            "-l",
+                            "job-name=report-now",
+                        )
+                    ).items.length === 1,
+                60_000,
+                "the pod of job report-now",
+            );
+            await kube.kubectl([
+                "-n",
+                namespace,
+                "delete",
+                "job",
+                "report-now",
+                "--cascade=foreground",
+            ]);
+            // The kinds the sample stack does not deploy: one-off export and import Jobs, an export
+            // to object storage, HTTPS with a CA, a rollup backfill of two steps. Strict field
+            // validation against the API server's schemas, Pod Security "restricted" warnings
+            // turned into errors, admission run without storing anything.
+            const spec = {
+                clickhouseName: "clickhouse",
+                namespace,
+                url: `http://clickhouse.${namespace}.svc:8123`,
+                database: "ingest",
+                credentialsSecret: "clickhouse-credentials",
+            };
+            const objects: unknown[] = [];
+            for (const { spec: q } of loadQueries(
+                path.join(PROJECT_DIR, "schemas/query-examples"),
+            )) {
+                for (const variant of [
+                    spec,
+                    {
+                        ...spec,
+                        url: spec.url.replace("http:", "https:"),
+                        caSecret: "clickhouse-tls",
+                    },
+                ]) {
+                    const o = queryObject(variant, q);
+                    objects.push({ apiVersion: "batch/v1", kind: o.kind, ...o.args });
+                }
+            }
+            const clicks = parseStream(
+                "name: clicks\ntopic: { name: clicks }\nformat: JSONEachRow\ncolumns: [{ name: at, type: DateTime }, { name: page, type: String }]\norderBy: [at]\nrollups: [{ name: per_hour, time: at, interval: 1 hour, by: [page], measures: [{ name: n, fn: count }], backfill: true }]\n",
+                "clicks.yaml",
+            ).spec;
+            for (const job of Object.values(backfillJobs(spec, [clicks])))
+                objects.push({ apiVersion: "batch/v1", kind: "Job", ...job });
+            const out = await kube.kubectl(
+                [
+                    "apply",
+                    "--dry-run=server",
+                    "--validate=strict",
+                    "--warnings-as-errors",
+                    "-f",
+                    "-",
+                ],
+                JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }),
+            );
+            assert.equal(out.trim().split("\n").length, objects.length, out);
+            assert.match(
+                out,
+                /job\.batch\/clickhouse-clicks-per-hour-backfill created \(server dry run\)/,
             );
         });
 
@@ -556,6 +650,7 @@ describe(
                 "services",
                 "configmaps,secrets",
                 "poddisruptionbudgets",
+                "cronjobs.batch,jobs.batch",
             ]) {
                 const items = (
                     await kubectlJson(kube, "-n", namespace, "get", kind, "--ignore-not-found")
@@ -589,8 +684,14 @@ describe(
             ).json<{ name: string; engine: string }>();
             assert.deepEqual(
                 left.map((t) => t.name),
-                streams.flatMap((s) => [s.name, `${s.name}_dlq`]).sort(),
-                "only targets and dead-letter tables are kept (dropTargetOnDelete: false)",
+                streams
+                    .flatMap((s) => [
+                        s.name,
+                        `${s.name}_dlq`,
+                        ...(s.rollups ?? []).map((r) => `${s.name}_${r.name}`),
+                    ])
+                    .sort(),
+                "only targets, dead-letter and rollup tables are kept (dropTargetOnDelete: false)",
             );
             assert.ok(left.every((t) => t.engine.endsWith("MergeTree")));
             assert.equal(

@@ -10,7 +10,6 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as net from "node:net";
@@ -26,6 +25,7 @@ import {
     requestArgs,
 } from "../../components/jobs/http";
 import { parseQuery } from "../../schemas/queries";
+import { runJobLocally } from "../../scripts/sandbox-jobs";
 import { EmbeddedClickHouse, HttpFront, openEmbedded, serveHttp } from "../harness/clickhouse";
 
 const USER = "job_runner";
@@ -46,20 +46,13 @@ interface Run {
     readonly argv: readonly string[];
 }
 
-/** Runs the container's command line: `/bin/sh -c JOB_SCRIPT kcs-job <args>`. */
-function runJob(args: readonly string[], password = PASSWORD): Promise<Run> {
-    const argv = ["-c", JOB_SCRIPT, JOB_SCRIPT_NAME, ...args];
-    return new Promise((resolve, reject) => {
-        const child = spawn("/bin/sh", argv, {
-            env: { PATH: process.env.PATH, CLICKHOUSE_USER: USER, CLICKHOUSE_PASSWORD: password },
-        });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-        child.on("error", reject);
-        child.on("close", (code) => resolve({ code, stdout, stderr, argv }));
-    });
+/**
+ * Runs the container's command line (`/bin/sh -c JOB_SCRIPT kcs-job <args>`), the credentials in
+ * files as the Job's Secret volume holds them.
+ */
+async function runJob(args: readonly string[], password = PASSWORD): Promise<Run> {
+    const r = await runJobLocally(args, { user: USER, password });
+    return { ...r, argv: ["-c", JOB_SCRIPT, JOB_SCRIPT_NAME, ...args] };
 }
 
 /** A declared query file's request, as its Job sends it. */
@@ -92,6 +85,7 @@ function assertNoSecretsOnTheWire(run: Run): void {
 before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "kcs-jobs-"));
     paths = {
+        credentialsDir: path.join(dir, "credentials"),
         dataDir: path.join(dir, "data"),
         s3SecretDir: path.join(dir, "s3"),
         caFile: path.join(dir, "ca.crt"),
@@ -179,6 +173,7 @@ sql: SELECT no_such_column FROM events
             declared(`
 name: slow
 schedule: once
+user: admin
 timeoutSeconds: 1
 sql: SELECT sleepEachRow(1) FROM numbers(5) SETTINGS max_block_size = 1
 `),
@@ -222,6 +217,7 @@ describe("export then import", () => {
                 declared(`
 name: export-events
 schedule: once
+user: ${compression === "none" ? "readonly" : "admin"}
 sql: SELECT * FROM events
 export: { format: ${format}, compression: ${compression}, to: { volume: { claim: exports, path: ${file} } } }
 `),

@@ -4,6 +4,7 @@ import * as path from "node:path";
 import * as YAML from "yaml";
 import { StackConfig, StackSecrets, parseConfig } from "../../infra/config";
 import { PipelineOutputs, createPipeline } from "../../infra/pipeline";
+import { loadQueries } from "../../schemas/queries";
 import { loadStreams } from "../../schemas/loader";
 
 /** One resource the program registered, with the inputs it passed. */
@@ -123,7 +124,8 @@ export async function runStack(
     const resources = installMocks(stack);
     const config = parseConfig({ ...stackFileConfig(stack), ...overrides }, stack);
     const streams = loadStreams(path.join(ROOT, config.streamsDir));
-    const out: PipelineOutputs = createPipeline(config, secrets, streams);
+    const queries = loadQueries(path.join(ROOT, config.queriesDir));
+    const out: PipelineOutputs = createPipeline(config, secrets, streams, queries);
     const outputs: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(out))
         outputs[k] = await valueOf(v as pulumi.Input<unknown>);

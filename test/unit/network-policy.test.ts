@@ -18,6 +18,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { clickhouseLabels, parseBootstrap, strimziBrokerPeer } from "../../components/clickhouse";
 import { type PipelineArgs, kafkaEgress } from "../../components/pipeline/pipeline";
+import { jobPodLabels } from "../../components/jobs";
 import { type Recorded, mockPassword, ofType, runStack, strimzi } from "./mocks";
 import {
     type Endpoint,
@@ -70,6 +71,8 @@ function model(stackNamespace: string, operatorNamespace: string, tls = false) {
         stranger: pod("stranger", "other", { app: "dashboard" }),
         neighbour: pod("neighbour", stackNamespace, { app: "neighbour" }),
         dns: pod("dns", "kube-system", { "k8s-app": "kube-dns" }),
+        // A declared query's pod (the shipped retention report's CronJob).
+        query: pod("query", stackNamespace, jobPodLabels("clickhouse")),
     };
 }
 type Model = ReturnType<typeof model>;
@@ -81,13 +84,17 @@ function row(from: ModelPod, to: Endpoint, port: number, allowed: boolean, udp =
     return [{ from, to, port, ...(udp ? { protocol: "UDP" as const } : {}) }, allowed];
 }
 
-/** ClickHouse's ingress: the clients (when configured) on the ports in use, nobody else. */
+/**
+ * ClickHouse's ingress: the clients (when configured) on the ports in use, the query pods on the
+ * HTTP(S) port only (their own egress allows no other), nobody else.
+ */
 function clickhouseIngressRows(m: Model, clientsConfigured: boolean): Row[] {
-    const sources = [m.client, m.producer, m.stranger, m.neighbour, m.broker, m.operator];
+    const sources = [m.client, m.producer, m.stranger, m.neighbour, m.broker, m.operator, m.query];
+    const httpPort = m.clickhousePorts.open[0];
+    const allowed = (src: ModelPod, port: number) =>
+        (clientsConfigured && src === m.client) || (src === m.query && port === httpPort);
     return sources.flatMap((src) => [
-        ...m.clickhousePorts.open.map((p) =>
-            row(src, m.clickhouse, p, clientsConfigured && src === m.client),
-        ),
+        ...m.clickhousePorts.open.map((p) => row(src, m.clickhouse, p, allowed(src, p))),
         ...m.clickhousePorts.closed.map((p) => row(src, m.clickhouse, p, false)),
     ]);
 }
@@ -119,6 +126,20 @@ function clickhouseEgressRows(m: Model, listeners: number[]): Row[] {
         row(m.clickhouse, { name: "internet", ip: "8.8.8.8" }, 443, false),
         ...[9090, 9091].map((p) => row(m.clickhouse, m.broker, p, false)),
         ...listeners.map((p) => row(m.clickhouse, m.broker, p, true)),
+    ];
+}
+
+/** The query pods: out to DNS and ClickHouse's HTTP(S) port only; nothing connects to them. */
+function queryRows(m: Model): Row[] {
+    return [
+        row(m.query, m.dns, 53, true, true),
+        row(m.query, m.dns, 53, true),
+        row(m.query, m.broker, 9093, false),
+        row(m.query, m.neighbour, 8123, false),
+        row(m.query, { name: "internet", ip: "8.8.8.8" }, 443, false),
+        ...[m.client, m.stranger, m.neighbour, m.clickhouse].map((src) =>
+            row(src, m.query, 8080, false),
+        ),
     ];
 }
 
@@ -162,9 +183,14 @@ describe("network policies, analysed with cyclonus", () => {
             });
             assert.deepEqual(listeners, stack === "dev" ? [9092, 9093] : [9093]);
             const policies = [...inputsOf(resources), strimziPolicy];
-            assert.equal(policies.length, 3, "ClickHouse ingress and egress, Strimzi's brokers");
+            assert.equal(
+                policies.length,
+                4,
+                "ClickHouse ingress and egress, the query pods', Strimzi's brokers",
+            );
             assertTable(policies, [
                 ...clickhouseIngressRows(m, true),
+                ...queryRows(m),
                 ...kafkaRows(m, listeners, true),
                 ...clickhouseEgressRows(m, listeners),
             ]);
@@ -175,7 +201,11 @@ describe("network policies, analysed with cyclonus", () => {
         const { resources, m, listeners, strimziPolicy } = await strimziStack("dev");
         assertTable(
             [...inputsOf(resources), strimziPolicy],
-            [...clickhouseIngressRows(m, false), ...kafkaRows(m, listeners, false)],
+            [
+                ...clickhouseIngressRows(m, false),
+                ...queryRows(m),
+                ...kafkaRows(m, listeners, false),
+            ],
         );
     });
 

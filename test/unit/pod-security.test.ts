@@ -360,3 +360,32 @@ describe("namespace: Pod Security admission labels", () => {
         assert.equal(ofType(resources, "kubernetes:core/v1:Namespace").length, 0);
     });
 });
+
+describe("query and backfill pods: Pod Security 'restricted'", () => {
+    it("the CronJob of every shipped query, dev and prod (TLS)", async () => {
+        for (const stack of ["dev", "prod"]) {
+            const { resources } = await runStack(stack);
+            const cronJobs = ofType(resources, "kubernetes:batch/v1:CronJob");
+            assert.ok(cronJobs.length > 0, `${stack}: no CronJob rendered`);
+            for (const c of cronJobs) {
+                const pod = c.inputs.spec.jobTemplate.spec.template.spec as Obj;
+                for (const [rule, complies] of Object.entries(RULES))
+                    assert.ok(complies(pod), `${stack} ${c.name}: ${rule}`);
+            }
+        }
+    });
+
+    it("one-off Jobs: the example export and import (the S3 one is scheduled)", async () => {
+        const { resources } = await runStack("dev", { queriesDir: "schemas/query-examples" });
+        const jobs = ofType(resources, "kubernetes:batch/v1:Job");
+        assert.deepEqual(jobs.map((j) => j.inputs.metadata.name).sort(), [
+            "clickhouse-export-web-events",
+            "clickhouse-import-web-events",
+        ]);
+        for (const j of jobs) {
+            const pod = j.inputs.spec.template.spec as Obj;
+            for (const [rule, complies] of Object.entries(RULES))
+                assert.ok(complies(pod), `${j.name}: ${rule}`);
+        }
+    });
+});

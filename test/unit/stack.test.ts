@@ -43,9 +43,11 @@ describe("stack wiring (Pulumi mocks)", () => {
         assert.equal(c["kubernetes:core/v1:ServiceAccount"], 1, "ClickHouse's own identity");
         assert.equal(
             c["kubernetes:networking.k8s.io/v1:NetworkPolicy"],
-            2,
-            "ClickHouse's ingress and egress (Strimzi writes the brokers' own)",
+            3,
+            "ClickHouse's ingress and egress, the query pods' (Strimzi writes the brokers' own)",
         );
+        assert.equal(c["kubernetes:batch/v1:CronJob"], 1, "the daily retention report");
+        assert.equal(c["kubernetes:batch/v1:Job"], undefined, "no one-off query, no backfill");
         assert.equal(c["kubernetes:core/v1:Namespace"], 1);
         assert.equal(
             c["random:index/randomPassword:RandomPassword"],
@@ -564,6 +566,7 @@ describe("stack wiring (Pulumi mocks)", () => {
             onDestroy: destroyImpact(parseConfig(stackFileConfig("dev"), "dev")),
             // Under mocks the dynamic provider does not run, so no plan is computed.
             ingestionPlans: Object.fromEntries(STREAMS.map((s) => [s.name, []])),
+            queryJobs: { "daily-retention-report": "cronjob/clickhouse-daily-retention-report" },
         });
     });
 

@@ -1,0 +1,4 @@
+export { ClickHouseJobs, ClickHouseJobsArgs } from "./jobs";
+export * from "./http";
+export * from "./manifests";
+export * from "./backfill";
