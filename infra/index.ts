@@ -1,6 +1,8 @@
+import * as pulumi from "@pulumi/pulumi";
 import * as path from "node:path";
 import { loadStreams } from "../schemas/loader";
-import { loadQueries } from "../schemas/queries";
+import { QuerySchemaError, loadQueries } from "../schemas/queries";
+import { checkQueriesWithEngine } from "../components/jobs/check";
 import { loadConfig } from "./config";
 import { createPipeline } from "./pipeline";
 import { validated } from "./user-errors";
@@ -10,6 +12,16 @@ import { validated } from "./user-errors";
 const { config, secrets } = validated(() => loadConfig());
 const streams = validated(() => loadStreams(path.resolve(__dirname, "..", config.streamsDir)));
 const queries = validated(() => loadQueries(path.resolve(__dirname, "..", config.queriesDir)));
+validated(() => {
+    const check = checkQueriesWithEngine(
+        queries,
+        streams.map((s) => s.spec),
+        config.clickhouseDatabase,
+    );
+    if (!check.ran)
+        pulumi.log.warn(`declared queries were not checked by the engine: ${check.reason}`);
+    else if (check.problems.length > 0) throw new QuerySchemaError(check.problems);
+});
 const outputs = validated(() => createPipeline(config, secrets, streams, queries));
 
 export const namespace = outputs.namespace;

@@ -80,6 +80,18 @@ export function claimEngine(dataPath?: string, configFile = ""): ProcessEngine {
     return processEngine;
 }
 
+/**
+ * Runs one statement of any kind on the process engine's own session (state such as `USE` and
+ * `SET param_x` carries over to the next), or returns undefined without an engine. For callers
+ * that build scratch objects of their own (the query check, components/jobs/check.ts); throws the
+ * engine's error.
+ */
+export function runOnEngine(sql: string, format = "TabSeparated"): string | undefined {
+    if (!load()) return undefined;
+    claimEngine();
+    return processEngine!.session.query(sql, format);
+}
+
 /** Closes the process engine (tests, before deleting its directory). */
 export function releaseEngine(): void {
     const e = processEngine;

@@ -406,6 +406,54 @@ describe(
             );
         });
 
+        it("2b. a changed query shows its new SQL in preview --diff; one the engine refuses stops the preview with its file and key", async () => {
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kcs-e2e-queries-"));
+            const file = path.join(dir, "daily-retention-report.yaml");
+            const shipped = fs.readFileSync(
+                path.join(PROJECT_DIR, "schemas/queries/daily-retention-report.yaml"),
+                "utf8",
+            );
+            try {
+                fs.writeFileSync(
+                    file,
+                    shipped
+                        .replace(
+                            "GROUP BY table",
+                            "GROUP BY table HAVING rows >= {min_rows:UInt64}",
+                        )
+                        .replace(
+                            'parameters: { skip: "%_backfill" }',
+                            'parameters: { skip: "%_backfill", min_rows: 1 }',
+                        ),
+                );
+                await stack.setConfig("kafka-clickhouse-stack:queriesDir", { value: dir });
+                const changed = await stack.preview({ diff: true, onOutput: quiet });
+                assert.equal(
+                    changed.changeSummary.update,
+                    1,
+                    JSON.stringify(changed.changeSummary),
+                );
+                assert.match(changed.stdout, /HAVING rows >= \{min_rows:UInt64\}/);
+                assert.match(changed.stdout, /param_min_rows=1/);
+
+                fs.writeFileSync(
+                    file,
+                    shipped.replace("sum(rows) AS rows", "sum(no_such_column) AS rows"),
+                );
+                const refused = await stack.preview({ diff: true, onOutput: quiet }).then(
+                    () => "",
+                    (e: unknown) => String(e),
+                );
+                assert.match(
+                    refused,
+                    /daily-retention-report\.yaml: sql: the engine refuses it: .*no_such_column/,
+                );
+            } finally {
+                await stack.removeConfig("kafka-clickhouse-stack:queriesDir");
+                fs.rmSync(dir, { recursive: true, force: true });
+            }
+        });
+
         it("3. the node pool gets Strimzi's status but never Ready: a wait for it times out", async () => {
             const [pool] = (
                 await kubectlJson(kube, "-n", namespace, "get", "kafkanodepools.kafka.strimzi.io")

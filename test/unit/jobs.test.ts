@@ -14,13 +14,14 @@ import {
     activeDeadlineSeconds,
     backfillJobKey,
     backfillJobs,
+    checkQueriesWithEngine,
     queryObject,
     queryStep,
     requestArgs,
 } from "../../components/jobs";
 import { queryEgress } from "../../components/pipeline/pipeline";
 import { rollupBackfillSql } from "../../components/ingestion/plan/rollup";
-import { parseStream } from "../../schemas/loader";
+import { loadStreams, parseStream } from "../../schemas/loader";
 import { loadQueries, parseQuery } from "../../schemas/queries";
 import { toYaml, toManifests } from "./rendered-manifests";
 import { ROOT, mockPassword, ofType, runStack } from "./mocks";
@@ -253,5 +254,49 @@ rollups:
         );
         const o = queryObject({ ...SPEC, clickhouseName: "clickhouse-analytics" }, q.spec);
         assert.ok(((o.args as Obj).metadata.name as string).length <= 52);
+    });
+});
+
+describe("the queries' SQL checked by the engine against the streams' tables (at every preview)", () => {
+    const streams = loadStreams(path.join(ROOT, "schemas/streams")).map((s) => s.spec);
+    const check = (...yaml: string[]) =>
+        checkQueriesWithEngine(
+            yaml.map((y, i) => parseQuery(y, `q${i}.yaml`)),
+            streams,
+            "ingest",
+        );
+
+    it("the shipped queries and the examples pass; so does a query over a rollup", () => {
+        const all = [
+            ...loadQueries(path.join(ROOT, "schemas/queries")),
+            ...loadQueries(path.join(ROOT, "schemas/query-examples")),
+        ];
+        assert.deepEqual(checkQueriesWithEngine(all, streams, "ingest"), {
+            ran: true,
+            problems: [],
+        });
+        assert.deepEqual(
+            check(
+                "name: a\nschedule: once\nsql: SELECT bucket, sum(events), uniqMerge(users) FROM web_events_per_minute GROUP BY bucket\n",
+            ),
+            { ran: true, problems: [] },
+        );
+    });
+
+    it("refuses an unknown column, a parameter value of the wrong type, an ALTER that does not parse", () => {
+        const r = check(
+            "name: a\nschedule: once\nsql: SELECT no_such_column FROM orders\n",
+            "name: b\nschedule: once\nsql: SELECT count() FROM orders WHERE updated_at > {since:DateTime}\nparameters: { since: yesterday }\n",
+            "name: c\nschedule: once\nuser: admin\nsql: ALTER TABLE orders DELET WHERE total < 0\n",
+            "name: d\nschedule: once\nuser: admin\nsql: ALTER TABLE orders DELETE WHERE total < 0\n",
+            "name: e\nschedule: once\nsql: SELECT * FROM ingest.no_such_table\n",
+        );
+        assert.ok(r.ran);
+        const lines = r.problems.map((p) => `${p.file} ${p.path}: ${p.message}`);
+        assert.equal(lines.length, 4, lines.join("\n"));
+        assert.match(lines[0]!, /^q0\.yaml sql: the engine refuses it: .*no_such_column/);
+        assert.match(lines[1]!, /^q1\.yaml parameters\.since: .*yesterday.*DateTime/);
+        assert.match(lines[2]!, /^q2\.yaml sql: .*Syntax error.*DELET/);
+        assert.match(lines[3]!, /^q4\.yaml sql: .*no_such_table/);
     });
 });

@@ -257,3 +257,15 @@ describe("query files: refused with the file, the key and the fix", () => {
         }
     });
 });
+
+describe("the README's query examples", () => {
+    it("every YAML block of 'Scheduled queries' that declares a query loads", () => {
+        const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+        const start = readme.indexOf("## Scheduled queries, imports and exports");
+        const section = readme.slice(start, readme.indexOf("\n## ", start + 1));
+        const blocks = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
+        const queries = blocks.filter((b) => /^name: /m.test(b));
+        assert.ok(queries.length >= 2, `found ${queries.length} query blocks`);
+        for (const b of queries) parseQuery(b, "README.md");
+    });
+});
