@@ -19,7 +19,7 @@ validated(() => {
         config.clickhouseDatabase,
     );
     if (!check.ran)
-        pulumi.log.warn(`declared queries were not checked by the engine: ${check.reason}`);
+        void pulumi.log.warn(`declared queries were not checked by the engine: ${check.reason}`);
     else if (check.problems.length > 0) throw new QuerySchemaError(check.problems);
 });
 const outputs = validated(() => createPipeline(config, secrets, streams, queries));
