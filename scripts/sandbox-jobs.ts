@@ -167,7 +167,7 @@ export async function runExportImport(
     const fingerprint = async (table: string) => {
         const [row] = await queryRows<{ n: string; h: string }>(
             client,
-            `SELECT count() AS n, sum(cityHash64(*)) AS h FROM \`${database}\`.\`${table}\` WHERE event_time >= now() - INTERVAL 24 HOUR`,
+            `SELECT toString(count()) AS n, toString(sum(cityHash64(*))) AS h FROM \`${database}\`.\`${table}\` WHERE event_time >= now() - INTERVAL 24 HOUR`,
         );
         return `${row?.n} rows, hash ${row?.h}`;
     };

@@ -173,7 +173,7 @@ async function report(
             `  consumers:   curl -u "admin:$PW" '${state.clickhouseUrl}/?query=SELECT+table,assignments.partition_id,exceptions.text+FROM+system.kafka_consumers+FORMAT+Vertical'`,
         );
         say(
-            `  kubernetes:  kubectl --kubeconfig ${state.kubeconfig} -n ${NAMESPACE} get kafka,kafkanodepools,kafkatopics,kafkausers,statefulsets,svc,pdb`,
+            `  kubernetes:  kubectl --kubeconfig ${state.kubeconfig} -n ${NAMESPACE} get kafka,kafkanodepools,kafkatopics,kafkausers,statefulsets,svc,pdb,cronjobs`,
         );
         say(`  broker:      ${state.kafkaBootstrap} (log ${state.kafkaLog})`);
         say(
