@@ -9,6 +9,7 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import { STREAM_OBJECT_ROLES, StreamObjectRole, streamObjectNames } from "../../schemas/naming";
 import { findTopLevel, matchingParen, normalizeSql, splitTopLevel } from "../../schemas/sql";
+import { parseMarker } from "./ownership";
 import type { ActualColumn, ActualStreamState, ActualTable, CanonicalForms } from "./plan/state";
 
 /** Every table of one database, as read in one round of queries. */
@@ -105,7 +106,11 @@ async function readTables(
     const tables = new Map<string, ActualTable>();
     for (const t of tableRows)
         tables.set(t.name, toActualTable(t, columnsByTable.get(t.name) ?? []));
-    const detached = new Set((presence?.detached ?? []).filter((n) => !names || names.includes(n)));
+    const detached = new Set(
+        (presence?.detached ?? []).filter(
+            (n) => !names || names.includes(n) || (prefix !== "" && n.startsWith(prefix)),
+        ),
+    );
     return { database, exists, tables, detached };
 }
 
@@ -131,14 +136,18 @@ export function streamState(db: DatabaseState, stream: string): ActualStreamStat
     const related: Record<string, ActualTable> = {};
     for (const [name, t] of db.tables)
         if (name.startsWith(`${stream}_`) && !own.has(name)) related[name] = t;
-    const hasRelated = Object.keys(related).length > 0;
+    const detachedRelated = [...db.detached]
+        .filter((name) => name.startsWith(`${stream}_`) && !own.has(name))
+        .sort();
+    const hasRelated = Object.keys(related).length > 0 || detachedRelated.length > 0;
     if (Object.keys(tables).length === 0 && detached.length === 0 && !hasRelated) return undefined;
     return {
         database: db.database,
         stream,
         tables,
         detached,
-        ...(hasRelated ? { related } : {}),
+        ...(Object.keys(related).length > 0 ? { related } : {}),
+        ...(detachedRelated.length > 0 ? { detachedRelated } : {}),
     };
 }
 
@@ -273,6 +282,9 @@ export interface ObjectSummary {
 }
 
 export type StateSummary = Partial<Record<StreamObjectRole, ObjectSummary>> & {
+    /** The stream's rollup tables, views and backfill snapshots, by name. */
+    readonly rollups?: Readonly<Record<string, ObjectSummary>>;
+    /** Detached objects: roles, then names of other `<stream>_...` objects. */
     readonly detached?: readonly string[];
 };
 
@@ -291,30 +303,43 @@ export function summarizeState(state: ActualStreamState | undefined): StateSumma
     const out: Record<string, unknown> = {};
     for (const role of STREAM_OBJECT_ROLES) {
         const t = state.tables[role];
-        if (!t) continue;
-        const mergeTree = t.engine.endsWith("MergeTree");
-        out[role] = {
-            engine: t.engineArgs ? `${t.engine}(${t.engineArgs})` : t.engine,
-            columns: t.columns.map(
-                (c) =>
-                    `${c.name} ${c.type}${c.defaultKind ? ` ${c.defaultKind} ${c.defaultExpression}` : ""}${c.comment ? ` COMMENT ${JSON.stringify(c.comment)}` : ""}`,
-            ),
-            ...(mergeTree
-                ? { sortingKey: t.sortingKey, partitionKey: t.partitionKey, ttl: t.ttl }
-                : {}),
-            ...(t.engine === "Kafka"
-                ? {
-                      settings: Object.fromEntries(
-                          Object.entries(t.settings).map(([k, v]) => [k, strip(v)]),
-                      ),
-                  }
-                : {}),
-            ...(t.engine === "MaterializedView"
-                ? { query: strip(t.asSelect), writesTo: strip(t.toTable) }
-                : {}),
-            ...(t.comment ? { comment: strip(t.comment) } : {}),
-        };
+        if (t) out[role] = summarizeTable(t, strip);
     }
-    if (state.detached.length) out["detached"] = [...state.detached];
+    // The stream's rollup objects (by their markers), by name.
+    const rollups = Object.entries(state.related ?? {})
+        .filter(([, t]) => {
+            const m = parseMarker(t.comment);
+            return m?.stream === state.stream && m.role.startsWith("rollup");
+        })
+        .sort(([a], [b]) => a.localeCompare(b));
+    if (rollups.length > 0)
+        out["rollups"] = Object.fromEntries(rollups.map(([n, t]) => [n, summarizeTable(t, strip)]));
+    const detached = [...state.detached, ...(state.detachedRelated ?? [])];
+    if (detached.length) out["detached"] = detached;
     return out as StateSummary;
+}
+
+function summarizeTable(t: ActualTable, strip: (s: string) => string): ObjectSummary {
+    const mergeTree = t.engine.endsWith("MergeTree");
+    return {
+        engine: t.engineArgs ? `${t.engine}(${t.engineArgs})` : t.engine,
+        columns: t.columns.map(
+            (c) =>
+                `${c.name} ${c.type}${c.defaultKind ? ` ${c.defaultKind} ${c.defaultExpression}` : ""}${c.comment ? ` COMMENT ${JSON.stringify(c.comment)}` : ""}`,
+        ),
+        ...(mergeTree
+            ? { sortingKey: t.sortingKey, partitionKey: t.partitionKey, ttl: t.ttl }
+            : {}),
+        ...(t.engine === "Kafka"
+            ? {
+                  settings: Object.fromEntries(
+                      Object.entries(t.settings).map(([k, v]) => [k, strip(v)]),
+                  ),
+              }
+            : {}),
+        ...(t.engine === "MaterializedView"
+            ? { query: strip(t.asSelect), writesTo: strip(t.toTable) }
+            : {}),
+        ...(t.comment ? { comment: strip(t.comment) } : {}),
+    };
 }

@@ -14,6 +14,7 @@ import { claimEngine } from "../../schemas/engine";
 import { StreamSchemaError, validateStream } from "../../schemas/loader";
 import { IDENTIFIER, type StreamSpec } from "../../schemas/model";
 import { streamObjectNames } from "../../schemas/naming";
+import { rollupObjectNames } from "../../schemas/rollups";
 import { SqlInputError } from "../../schemas/sql";
 import {
     NotConvergedError,
@@ -453,6 +454,10 @@ function outputs(
             mv: q(names.mv),
             dlq: deadLetter ? q(names.dlq) : undefined,
             dlqMv: deadLetter ? q(names.dlqMv) : undefined,
+            rollups: (spec.rollups ?? []).flatMap((r) => {
+                const n = rollupObjectNames(spec.name, r.name);
+                return [q(n.table), q(n.mv)];
+            }),
         },
         plannedStatements: remaining,
         planSummary: [],

@@ -48,7 +48,10 @@ export interface StreamIngestionOutputs extends StreamIngestionInputs {
     readonly streamName: string;
     /** Qualified names of the stream's objects. */
     readonly objects: Readonly<
-        Record<"target" | "kafka" | "mv" | "dlq" | "dlqMv", string | undefined>
+        Record<"target" | "kafka" | "mv" | "dlq" | "dlqMv", string | undefined> & {
+            /** Each rollup's table and view (`<stream>_<rollup>`, `<stream>_<rollup>_mv`). */
+            readonly rollups?: readonly string[];
+        }
     >;
     /** `[kind] sql` of the statements the last create/update ran. */
     readonly appliedStatements: readonly string[];

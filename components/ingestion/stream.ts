@@ -58,7 +58,10 @@ export class StreamIngestion extends pulumi.dynamic.Resource {
     public readonly appliedStatements!: pulumi.Output<string[]>;
     /** Qualified names of the stream's objects. */
     public readonly objects!: pulumi.Output<
-        Record<"target" | "kafka" | "mv" | "dlq" | "dlqMv", string | undefined>
+        Record<"target" | "kafka" | "mv" | "dlq" | "dlqMv", string | undefined> & {
+            /** Each rollup's table and view (`<stream>_<rollup>`, `<stream>_<rollup>_mv`). */
+            readonly rollups?: readonly string[];
+        }
     >;
     /** What ClickHouse reported after the last apply or refresh. */
     public readonly observed!: pulumi.Output<StateSummary>;

@@ -330,8 +330,10 @@ describe("rollups: planner", () => {
         const list = plan.statements.map((st) => st.sql);
         const at = (q: string) => list.indexOf(q);
         const stop = at("DROP TABLE IF EXISTS `ingest`.`orders_kafka`");
-        const snap = at(
-            "CREATE TABLE IF NOT EXISTS `ingest`.`orders_per_minute_backfill` AS `ingest`.`orders`",
+        const snap = list.findIndex((q) =>
+            q.startsWith(
+                "CREATE TABLE IF NOT EXISTS `ingest`.`orders_per_minute_backfill` AS `ingest`.`orders` COMMENT 'rows of orders present before rollup per_minute existed, for its backfill [kafka-clickhouse-stack stream=orders role=rollupBackfill rollup=per_minute",
+            ),
         );
         const attach = at(
             "ALTER TABLE `ingest`.`orders_per_minute_backfill` ATTACH PARTITION ALL FROM `ingest`.`orders`",

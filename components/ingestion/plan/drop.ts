@@ -77,6 +77,13 @@ export function planDrop(
             );
         }
     }
+    // Other detached `<stream>_...` objects (rollup tables, views, snapshots): attached likewise.
+    for (const name of actual?.detachedRelated ?? [])
+        statements.push({
+            sql: `ATTACH TABLE IF NOT EXISTS ${qualified(options.database, name)}`,
+            kind: "in-place",
+            summary: `attach ${name}, found detached, to read whose it is`,
+        });
     statements.push(...dropRollups(stream, actual, options, notes));
     return { database: options.database, stream, statements, refusals: [], notes };
 }

@@ -14,6 +14,7 @@ import { qualified } from "../../../schemas/sql";
 import { ownership, parseMarker } from "../ownership";
 import type { PlanBuilder } from "./builder";
 import type { Desired } from "./desired";
+import { renameRollups } from "./rollup-plan";
 import type { ActualStreamState, ActualTable } from "./state";
 import type { PlanOptions } from "./types";
 
@@ -95,8 +96,8 @@ export function resolveGroup(
 
 /**
  * A declared rename (`renamedFrom`): stop the old stream's consumption, drop its views, rename its
- * target and dead-letter tables, and plan the rest against them under their new names, so rows,
- * and the consumer group (with its committed offsets), carry over.
+ * target and dead-letter tables and its rollups' tables, and plan the rest against them under
+ * their new names, so rows, and the consumer group (with its committed offsets), carry over.
  */
 export function planRename(
     d: Desired,
@@ -104,7 +105,11 @@ export function planRename(
     previous: ActualStreamState | undefined,
     b: PlanBuilder,
 ): ActualStreamState | undefined {
-    if (!previous || Object.keys(previous.tables).length === 0) return actual;
+    // Only rollup objects left (a run died after renaming the target): they are carried still.
+    const rollupsLeft = Object.values(previous?.related ?? {}).some(
+        (t) => parseMarker(t.comment)?.stream === previous!.stream,
+    );
+    if (!previous || (Object.keys(previous.tables).length === 0 && !rollupsLeft)) return actual;
     const old = streamObjectNames(previous.stream);
     const oldRef = (role: StreamObjectRole) => qualified(d.db, old[role]);
     const both = (["target", "dlq"] as const).filter(
@@ -140,6 +145,7 @@ export function planRename(
         );
         tables[role] = { ...t, name: d.names[role] };
     }
+    const related = renameRollups(d, previous, actual?.related ?? {}, b);
     b.notes.push(
         `stream '${previous.stream}' is renamed to '${d.spec.name}': its rows and consumer group ${d.group} are kept`,
     );
@@ -148,5 +154,7 @@ export function planRename(
         stream: d.spec.name,
         tables,
         detached: actual?.detached ?? [],
+        ...(Object.keys(related).length > 0 ? { related } : {}),
+        ...(actual?.detachedRelated ? { detachedRelated: actual.detachedRelated } : {}),
     };
 }

@@ -3,6 +3,7 @@
  * added), refused or rebuilt (bucket, keys or a measure's function changed; a measure or a rollup
  * removed), and the backfill snapshot taken while ingestion is stopped.
  */
+import { rollupObjectNames } from "../../../schemas/rollups";
 import { normalizeSql, qualified, quoteIdent, quoteString } from "../../../schemas/sql";
 import { RollupRole, parseMarker } from "../ownership";
 import { PlanBuilder, WAIT_FOR_MUTATIONS, sameList } from "./builder";
@@ -10,7 +11,7 @@ import type { Canon } from "./canon";
 import { impactQuery } from "./ddl";
 import type { Desired } from "./desired";
 import { DesiredRollup, desiredRollups, rollupTableDdl, rollupViewDdl } from "./rollup";
-import type { ActualTable } from "./state";
+import type { ActualStreamState, ActualTable } from "./state";
 import type { PlanOptions, PlannedStatement } from "./types";
 
 export interface RollupPlan {
@@ -28,10 +29,14 @@ interface RollupContext {
     readonly related: Readonly<Record<string, ActualTable>>;
     /** The target exists before this plan (a new rollup over it may need a backfill). */
     readonly targetExists: boolean;
+    /** Names of the stream's detached objects beyond its fixed roles. */
+    readonly detached: ReadonlySet<string>;
     readonly out: PlannedStatement[];
 }
 
 const ROLES = ["rollup", "rollupMv", "rollupBackfill"] as const;
+/** The ownership marker at the end of a comment, with the space before it. */
+const MARKER_AT_END = /\s*\[kafka-clickhouse-stack[^\]]*\]$/;
 
 export function planRollups(
     d: Desired,
@@ -40,16 +45,33 @@ export function planRollups(
     canon: Canon,
     b: PlanBuilder,
     options: PlanOptions,
+    detached: ReadonlySet<string> = new Set(),
 ): RollupPlan {
-    const s: RollupContext = { d, b, canon, options, related, targetExists, out: [] };
+    const s: RollupContext = { d, b, canon, options, related, targetExists, detached, out: [] };
     const desired = desiredRollups(d.db, d.spec, d.stack);
     let stop = false;
     for (const r of desired) {
-        if (!ownsAll(s, r)) continue;
+        if (attachDetached(s, r) || !ownsAll(s, r)) continue;
         stop = planOne(s, r) || stop;
     }
     dropRemoved(s, new Set(desired.map((r) => r.spec.name)));
     return { statements: s.out, stopIngestion: stop };
+}
+
+/**
+ * A detached object under the rollup's names (its definition and marker unreadable) is attached,
+ * tables before the view, and the rollup is planned on the next round, as detached stream objects
+ * are. True when something was attached.
+ */
+function attachDetached(s: RollupContext, r: DesiredRollup): boolean {
+    const found = [r.names.table, r.names.backfill, r.names.mv].filter((n) => s.detached.has(n));
+    for (const name of found)
+        add(s, {
+            kind: "in-place",
+            sql: `ATTACH TABLE IF NOT EXISTS ${qualified(s.d.db, name)}`,
+            summary: `attach ${name}, found detached; plan again after this run to reconcile rollup ${r.spec.name}`,
+        });
+    return found.length > 0;
 }
 
 /** Refuses objects under the rollup's names that are not this rollup's. */
@@ -92,6 +114,7 @@ function planOne(s: RollupContext, r: DesiredRollup): boolean {
     const table = s.related[r.names.table];
     const snapshot = s.related[r.names.backfill];
     if (!table) return create(s, r, snapshot !== undefined, s.related[r.names.mv] !== undefined);
+    if (snapshot && !s.related[r.names.mv]) return resumeCreation(s, r);
     const reasons = rebuildReasons(r, table);
     if (reasons.length > 0) return rebuild(s, r, reasons, snapshot !== undefined);
     if (snapshot)
@@ -142,6 +165,21 @@ function create(
 }
 
 /**
+ * A run died after the rollup table and its snapshot but before the view: rows may have reached
+ * the target since (a failed run restores ingestion) that neither the snapshot nor the table
+ * holds. The table only ever held the snapshot's aggregate (the backfill job's, if it ran), so it
+ * is dropped and the creation starts again from a new snapshot, with ingestion stopped.
+ */
+function resumeCreation(s: RollupContext, r: DesiredRollup): boolean {
+    add(s, {
+        kind: "rebuild",
+        sql: `DROP TABLE IF EXISTS ${qualified(s.d.db, r.names.table)}`,
+        summary: `drop ${r.names.table}, left without its view by an interrupted creation (it holds no row the new snapshot does not count)`,
+    });
+    return create(s, r, true, false);
+}
+
+/**
  * The backfill snapshot: a table like the target holding its current parts (hard links, no copy),
  * taken while ingestion is stopped and before the rollup's view exists, so the view counts every
  * later row and the snapshot every earlier one.
@@ -150,15 +188,12 @@ function snapshot(s: RollupContext, r: DesiredRollup): void {
     const { d } = s;
     const ref = qualified(d.db, r.names.backfill);
     const target = qualified(d.db, d.names.target);
+    // Marked in the same statement: a run dying right after it leaves a snapshot the next plan
+    // recognises (CREATE TABLE ... AS alone copies the target's comment, marker included).
     add(s, {
         kind: "create",
-        sql: `CREATE TABLE IF NOT EXISTS ${ref} AS ${target}`,
-        summary: `create ${r.names.backfill}, the backfill snapshot of ${d.names.target} for rollup ${r.spec.name}`,
-    });
-    add(s, {
-        kind: "in-place",
-        sql: `ALTER TABLE ${ref} MODIFY COMMENT ${quoteString(r.comments.backfill)}`,
-        summary: `mark ${r.names.backfill} as rollup ${r.spec.name}'s backfill snapshot`,
+        sql: `CREATE TABLE IF NOT EXISTS ${ref} AS ${target} COMMENT ${quoteString(r.comments.backfill)}`,
+        summary: `create ${r.names.backfill}, the backfill snapshot of ${d.names.target} for rollup ${r.spec.name} (marked as such)`,
     });
     if (d.ttl)
         add(s, {
@@ -182,7 +217,7 @@ function rebuildReasons(r: DesiredRollup, t: ActualTable): string[] {
     const reasons: string[] = [];
     if (t.engine !== "AggregatingMergeTree")
         reasons.push(`engine ${t.engine} -> AggregatingMergeTree`);
-    const definition = t.comment.replace(/\s*\[kafka-clickhouse-stack[^\]]*\]$/, "");
+    const definition = t.comment.replace(MARKER_AT_END, "");
     if (definition !== r.definition)
         reasons.push(`bucket: ${definition || "(unknown)"} -> ${r.definition}`);
     const keys = r.keys.map((k) => k.name);
@@ -341,4 +376,78 @@ function dropRemoved(s: RollupContext, keep: ReadonlySet<string>): void {
             });
         }
     }
+}
+
+/**
+ * A declared rename (`renamedFrom`) carries the rollups the stream still declares: each one's
+ * table, pending backfill snapshot and view are renamed (the rows kept) and marked for the new
+ * stream, the table's definition text kept, so a change made with the rename is still seen. The
+ * renamed view still reads the old target's name and writes to the old table's, so the rest of the
+ * plan defines it again (ingestion stopped). Returns `related` as it is after these statements.
+ */
+export function renameRollups(
+    d: Desired,
+    previous: ActualStreamState,
+    related: Readonly<Record<string, ActualTable>>,
+    b: PlanBuilder,
+): Record<string, ActualTable> {
+    const out: Record<string, ActualTable> = { ...related };
+    const stack = b.options.stack;
+    const own = (t: ActualTable, role: RollupRole, rollup: string) => {
+        const m = parseMarker(t.comment);
+        return (
+            m?.stream === previous.stream &&
+            m.role === role &&
+            m.rollup === rollup &&
+            (stack === undefined || m.stack === undefined || m.stack === stack)
+        );
+    };
+    for (const r of desiredRollups(d.db, d.spec, d.stack)) {
+        const old = rollupObjectNames(previous.stream, r.spec.name);
+        const moves = [
+            ["rollup", old.table, r.names.table, renamedDefinition(r, previous.stream, d)],
+            ["rollupBackfill", old.backfill, r.names.backfill, () => r.comments.backfill],
+            ["rollupMv", old.mv, r.names.mv, () => r.comments.mv],
+        ] as const;
+        for (const [role, from, to, comment] of moves) {
+            const t = previous.related?.[from];
+            if (!t || !own(t, role, r.spec.name)) continue;
+            if (out[to]) {
+                b.notes.push(
+                    `rename: ${from} is left in place, ${to} exists already; drop the unwanted one by hand`,
+                );
+                continue;
+            }
+            b.add(
+                "in-place",
+                `RENAME TABLE ${qualified(d.db, from)} TO ${qualified(d.db, to)}`,
+                `rename: ${from} becomes ${to}${role === "rollupMv" ? " (defined again below)" : " with its rows"}`,
+            );
+            const text = comment(t.comment);
+            b.add(
+                "in-place",
+                `ALTER TABLE ${qualified(d.db, to)} MODIFY COMMENT ${quoteString(text)}`,
+                `mark ${to} as stream ${d.spec.name}'s`,
+            );
+            out[to] = { ...t, name: to, comment: text };
+        }
+    }
+    return out;
+}
+
+/** The renamed table's comment: its own definition, read for the new stream, and the new marker. */
+function renamedDefinition(
+    r: DesiredRollup,
+    oldStream: string,
+    d: Desired,
+): (comment: string) => string {
+    return (comment) => {
+        const was = comment.replace(MARKER_AT_END, "");
+        const prefix = `rollup ${r.spec.name} of stream ${oldStream}: `;
+        const definition = was.startsWith(prefix)
+            ? `rollup ${r.spec.name} of stream ${d.spec.name}: ${was.slice(prefix.length)}`
+            : was;
+        const marker = MARKER_AT_END.exec(r.comments.table)![0].trim();
+        return definition ? `${definition} ${marker}` : marker;
+    };
 }

@@ -58,4 +58,6 @@ export interface ActualStreamState {
      * them), by name; whose each one is, its ownership marker says. Absent: none read.
      */
     readonly related?: Readonly<Record<string, ActualTable>>;
+    /** Detached objects named `<stream>_...` beyond the fixed roles (rollup objects among them). */
+    readonly detachedRelated?: readonly string[];
 }

@@ -26,6 +26,7 @@ interface StreamContext {
     readonly detached: ReadonlySet<StreamObjectRole>;
     /** Tables named `<stream>_...` beyond the fixed roles (rollup objects among them). */
     readonly related: Readonly<Record<string, ActualTable>>;
+    readonly detachedRelated: ReadonlySet<string>;
 }
 
 /** Whether ingestion must stop, and what then changes while it is stopped. */
@@ -70,6 +71,7 @@ export function planStream(
         tables: actual?.tables ?? {},
         detached: new Set(actual?.detached ?? []),
         related: actual?.related ?? {},
+        detachedRelated: new Set(actual?.detachedRelated ?? []),
     };
     if (!actual) announceNewStream(s);
     attachDetached(s);
@@ -136,7 +138,7 @@ function assessIngestion(s: StreamContext): Ingestion {
     // Replacing a view while the Kafka table runs would let rows pass with no view to take them.
     const viewRecreated = mvPlan.kind === "recreate" || dlqMvPlan?.kind === "recreate";
     const targetExists = tables.target !== undefined || detached.has("target");
-    const rollups = planRollups(d, s.related, targetExists, canon, b, b.options);
+    const rollups = planRollups(d, s.related, targetExists, canon, b, b.options, s.detachedRelated);
     const stopIngestion =
         kafkaReasons.length > 0 ||
         (target?.stopIngestion ?? false) ||
