@@ -20,7 +20,7 @@
  * the Kafka table's name: a SELECT alias equal to a column name would otherwise shadow it.
  */
 import type { ColumnSpec, StreamSpec } from "./model";
-import { SqlInputError, quoteIdent, quoteString } from "./sql";
+import { SqlInputError, matchingParen, quoteIdent, quoteString, skipQuoted } from "./sql";
 import { ChType, parseType } from "./types";
 
 /** The format setting that makes a String column hold an object's raw JSON text. */
@@ -323,7 +323,36 @@ interface ColumnSource {
 function addKafka(out: Collected, name: string, type: string): void {
     if (out.kafkaNames.has(name)) return;
     out.kafkaNames.add(name);
-    out.kafkaColumns.push({ name, type });
+    out.kafkaColumns.push({ name, type: withoutLowCardinality(type) });
+}
+
+/**
+ * A Kafka table column's type: the column's own without LowCardinality, at any depth
+ * (`Array(LowCardinality(String))` -> `Array(String)`). The Kafka engine parses every message into
+ * these columns, and dictionary-encoding each small block there costs about as much CPU per row as
+ * the rest of the pipeline; the target keeps LowCardinality, and the insert through the view
+ * converts once per block.
+ */
+export function withoutLowCardinality(type: string): string {
+    const WRAPPER = "LowCardinality(";
+    let out = "";
+    let i = 0;
+    while (i < type.length) {
+        const c = type[i]!;
+        if (c === "'" || c === "`") {
+            const end = skipQuoted(type, i);
+            out += type.slice(i, end);
+            i = end;
+        } else if (type.startsWith(WRAPPER, i) && !/[\w]/.test(type[i - 1] ?? "")) {
+            const close = matchingParen(type, i + WRAPPER.length - 1);
+            out += withoutLowCardinality(type.slice(i + WRAPPER.length, close));
+            i = close + 1;
+        } else {
+            out += c;
+            i++;
+        }
+    }
+    return out;
 }
 
 /** A column read inside a top-level field: JSONExtract from the field's JSON text. */

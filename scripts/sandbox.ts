@@ -13,6 +13,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { readIngestionHealth } from "../components/ingestion/health";
 import { loadStreams } from "../schemas/loader";
+import { defaultConsumerGroup } from "../schemas/naming";
+import type { StreamSpec } from "../schemas/model";
+import { lagReader } from "../runtime/kafka-lag";
 import { sampleMessages } from "../schemas/sample";
 import { runExportImport, showRollupFilling } from "./sandbox-jobs";
 import { SANDBOX_DIR, STATE_FILE, SUPERVISOR_LOG, SandboxState } from "./sandbox-state";
@@ -112,6 +115,19 @@ async function startSupervisor(adminPassword: string): Promise<SandboxState> {
     throw new Error(`the sandbox did not come up within 15 minutes; see ${SUPERVISOR_LOG}`);
 }
 
+/** Each stream's consumer lag, from the sandbox's broker (its group on its topic). */
+function streamLag(bootstrap: string, streams: readonly StreamSpec[]) {
+    const reader = lagReader(bootstrap);
+    return {
+        of: (name: string) => {
+            const spec = streams.find((s) => s.name === name)!;
+            const group = spec.consumer.group ?? defaultConsumerGroup(DATABASE, spec.name);
+            return reader.lag(group, spec.topic.name);
+        },
+        close: () => reader.close(),
+    };
+}
+
 async function report(
     state: SandboxState,
     produced: Record<string, number>,
@@ -120,11 +136,13 @@ async function report(
     const client = createClient({ url: state.clickhouseUrl, username: "admin", password });
     try {
         const streams = loadStreams().map((s) => s.spec);
+        const lag = streamLag(state.kafkaBootstrap, streams);
         const health = await readIngestionHealth(
             client,
             DATABASE,
             streams.map((s) => s.name),
-        );
+            lag.of,
+        ).finally(() => lag.close());
         const rows = streams.map((s) => {
             const h = health.find((x) => x.stream === s.name);
             return [
@@ -134,6 +152,7 @@ async function report(
                 String(h?.rowsIngested ?? 0),
                 String(h?.rowsRejected ?? 0),
                 String(h?.assignedPartitions ?? 0),
+                h?.lag !== undefined ? String(h.lag) : "?",
                 h?.lastException ? h.lastException.slice(0, 60) : "none",
             ];
         });
@@ -144,6 +163,7 @@ async function report(
             "rows",
             "dead-letter",
             "partitions",
+            "lag",
             "last exception",
         ];
         const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

@@ -11,6 +11,11 @@
  *
  * Before the clock starts, a few warm-up messages go through, so the figure is the steady state,
  * not the consumer's group join (which the pipeline case reports).
+ *
+ * Consumer lag (the group's committed offsets against the log end, from the broker) is sampled
+ * once a second during the steady phase (p95 and max reported beside the latencies); then a burst
+ * (100,000 messages, 20,000 with --quick) is sent as fast as the producer goes, and the time from
+ * its last acknowledgement until the lag is 0 on every partition is reported.
  */
 import type { ClickHouseClient } from "@clickhouse/client";
 import { applyPlan } from "../../components/ingestion/apply";
@@ -41,6 +46,8 @@ import {
     withServer,
 } from "./common";
 import { CpuUse, cpuMeter, interferenceNotes } from "./cpu";
+import type { PartitionLag } from "../../components/ingestion/health";
+import { lagReader } from "../../runtime/kafka-lag";
 
 const TOPIC = "bench.latency";
 const POLL_MS = 100;
@@ -58,6 +65,11 @@ export async function runLatency(ctx: BenchContext): Promise<CaseResult> {
     return withServer(ctx, "latency", async (server, client) => {
         await applyPlan(client, planStream(spec, undefined, options));
         const producer = benchProducer(ctx, "bench-latency");
+        const lagSource = lagReader(ctx.kafka.bootstrap);
+        const reader = {
+            lag: () => lagSource.lag("bench-latency", TOPIC),
+            close: () => lagSource.close(),
+        };
         const sender = sequencedSender(producer, spec, partitions);
         try {
             log(
@@ -66,24 +78,94 @@ export async function runLatency(ctx: BenchContext): Promise<CaseResult> {
             const warmupMs = await warmUp(client, table, sender, partitions * 10);
             const watch = watchRows(client, table, sender.sent, Math.ceil(rate * seconds) + rate);
             const cpu = cpuMeter(server, ctx.kafka);
+            const sampler = sampleLag(reader, partitions);
             const run = await produceSteadily(sender, rate, seconds, watch.latencies);
+            const steadyLag = sampler.stop();
+            const used = cpu();
             await watch.drain(run.produced);
+            const burst = await lagAfterBurst(reader, sender, ctx.options.quick ? 20_000 : 100_000);
             return latencyResult(started, {
                 rate,
                 ...run,
                 ...watch.counts(),
                 latencies: watch.latencies,
                 warmupMs,
-                used: cpu(),
+                used,
                 settings,
+                steadyLag,
+                burst,
             });
         } finally {
             await producer.close();
+            await reader.close();
         }
     });
 }
 
 type Sender = ReturnType<typeof sequencedSender>;
+type Lag = { lag(): Promise<readonly PartitionLag[]> };
+
+/** Lag samples (total over partitions) once a second while the steady phase runs. */
+function sampleLag(reader: Lag, partitions: number) {
+    const samples: number[] = [];
+    let last: readonly PartitionLag[] = [];
+    let stopped = false;
+    const loop = (async () => {
+        while (!stopped) {
+            try {
+                last = await reader.lag();
+                samples.push(last.reduce((sum, p) => sum + p.lag, 0));
+            } catch {
+                // A sample the broker did not answer is left out.
+            }
+            await sleep(1000);
+        }
+    })();
+    void loop;
+    return {
+        stop(): { samples: number; maxLag: number; p95Lag: number; lastPerPartition: number[] } {
+            stopped = true;
+            const sorted = [...samples].sort((a, b) => a - b);
+            const perPartition = Array.from(
+                { length: partitions },
+                (_, i) => last.find((p) => p.partition === i)?.lag ?? -1,
+            );
+            return {
+                samples: samples.length,
+                maxLag: sorted.at(-1) ?? -1,
+                p95Lag: sorted.length > 0 ? quantile(sorted, 0.95) : -1,
+                lastPerPartition: perPartition,
+            };
+        },
+    };
+}
+
+/**
+ * A burst of `count` messages sent as fast as the producer goes, then the time from its last
+ * acknowledgement until the group's committed offsets reach the log end on every partition.
+ */
+async function lagAfterBurst(
+    reader: Lag,
+    sender: Sender,
+    count: number,
+): Promise<{ messages: number; produceMs: number; lagZeroMs: number; peakLag: number }> {
+    const t0 = Date.now();
+    for (let left = count; left > 0; left -= 10_000) await sender.send(Math.min(10_000, left));
+    const produced = Date.now();
+    let peakLag = 0;
+    const deadline = produced + 120_000;
+    while (Date.now() < deadline) {
+        const total = (await reader.lag()).reduce((sum, p) => sum + p.lag, 0);
+        peakLag = Math.max(peakLag, total);
+        if (total === 0) break;
+        await sleep(50);
+    }
+    const lagZeroMs = Date.now() < deadline ? Date.now() - produced : -1;
+    log(
+        `latency: burst of ${fmt(count)} produced in ${fmt(produced - t0)} ms; lag back to 0 ${lagZeroMs < 0 ? "not within 120 s" : `${fmt(lagZeroMs)} ms after the last send`} (peak lag seen ${fmt(peakLag)})`,
+    );
+    return { messages: count, produceMs: produced - t0, lagZeroMs, peakLag };
+}
 
 /**
  * Sends messages stamped now, numbered in `user_id` from 0 on (`sent` is the next number), each
@@ -233,6 +315,8 @@ function latencyResult(
         warmupMs: number;
         used: CpuUse;
         settings: readonly string[];
+        steadyLag: { samples: number; maxLag: number; p95Lag: number; lastPerPartition: number[] };
+        burst: { messages: number; produceMs: number; lagZeroMs: number; peakLag: number };
     },
 ): CaseResult {
     const { rate, produced, produceMs, latencies, used } = m;
@@ -240,7 +324,7 @@ function latencyResult(
     const p = (q: number) => round(quantile(sorted, q));
     const observedShare = produced > 0 ? latencies.length / produced : 0;
     log(
-        `latency: p50 ${p(0.5)} ms, p95 ${p(0.95)} ms, p99 ${p(0.99)} ms over ${fmt(latencies.length)} rows`,
+        `latency: p50 ${p(0.5)} ms, p95 ${p(0.95)} ms, p99 ${p(0.99)} ms over ${fmt(latencies.length)} rows; consumer lag during it: p95 ${fmt(m.steadyLag.p95Lag)}, max ${fmt(m.steadyLag.maxLag)} messages (${m.steadyLag.samples} samples)`,
     );
     return {
         name: "latency",
@@ -261,8 +345,18 @@ function latencyResult(
             brokerCpuSeconds: used.broker,
             otherCpuSeconds: used.other,
             benchCpuSeconds: used.bench,
+            lagP95Messages: m.steadyLag.p95Lag,
+            lagMaxMessages: m.steadyLag.maxLag,
+            burstMessages: m.burst.messages,
+            burstProduceMs: m.burst.produceMs,
+            burstLagZeroMs: m.burst.lagZeroMs,
+            burstPeakLag: m.burst.peakLag,
         },
-        details: { kafkaSettings: m.settings, polls: m.polls },
+        details: {
+            kafkaSettings: m.settings,
+            polls: m.polls,
+            lagPerPartitionAtEnd: m.steadyLag.lastPerPartition,
+        },
         notes: [
             ...(observedShare < 0.99
                 ? [`only ${(observedShare * 100).toFixed(1)}% of the produced rows were observed`]

@@ -6,7 +6,8 @@
  * creates a Kafka table: they only show up as consumer exceptions. This turns them into a report
  * per stream so the stack and the sandbox can show them instead of staying silent.
  *
- * Cost: two queries, whatever the number of streams.
+ * Cost: two queries, whatever the number of streams; with a lag source (runtime/kafka-lag.ts),
+ * also the broker's committed and log-end offsets of each stream's group and topic, per partition.
  */
 import type { ClickHouseClient } from "@clickhouse/client";
 import { queryRows } from "./introspect";
@@ -34,6 +35,21 @@ export interface ConsumerHealth {
     readonly isCurrentlyUsed: boolean;
 }
 
+/** A partition's consumer lag, read from the broker (see runtime/kafka-lag.ts). */
+export interface PartitionLag {
+    readonly topic: string;
+    readonly partition: number;
+    /** The group's committed offset; undefined when it has committed none for the partition. */
+    readonly committed: number | undefined;
+    /** The offset the next message produced to the partition will get. */
+    readonly logEnd: number;
+    /** Messages not yet committed: logEnd - committed (logEnd when nothing is committed). */
+    readonly lag: number;
+}
+
+/** Reads a stream's lag from its broker (its consumer group on its topic). */
+export type LagSource = (stream: string) => Promise<readonly PartitionLag[]>;
+
 export interface StreamHealth {
     readonly stream: string;
     /** Partitions assigned over all consumers of the stream's Kafka table. */
@@ -56,6 +72,12 @@ export interface StreamHealth {
     readonly rowsRejected: number;
     /** Empty when the Kafka table does not exist (or has not started its consumers yet). */
     readonly consumers: readonly ConsumerHealth[];
+    /** Per partition, when a lag source was given and answered. */
+    readonly partitionLag?: readonly PartitionLag[];
+    /** Total lag over the partitions, when a lag source was given and answered. */
+    readonly lag?: number;
+    /** Why the lag source could not answer (the broker unreachable, the topic missing). */
+    readonly lagError?: string;
 }
 
 interface ConsumerRow {
@@ -80,9 +102,31 @@ interface TableRow {
 /**
  * Reports, for each stream named (in the same order), its consumers' assignments and exceptions
  * and the row counts of its target (`<stream>`) and dead-letter (`<stream>_dlq`) tables in
- * `database`. Streams whose tables do not exist are reported with zeros and no consumers.
+ * `database`. Streams whose tables do not exist are reported with zeros and no consumers. With
+ * `lagSource`, each stream also gets its consumer lag per partition (or why it could not be read).
  */
 export async function readIngestionHealth(
+    client: ClickHouseClient,
+    database: string,
+    streams: readonly string[],
+    lagSource?: LagSource,
+): Promise<StreamHealth[]> {
+    const health = await readEngineHealth(client, database, streams);
+    if (!lagSource) return health;
+    return Promise.all(
+        health.map(async (h) => {
+            try {
+                const partitionLag = await lagSource(h.stream);
+                const lag = partitionLag.reduce((sum, p) => sum + p.lag, 0);
+                return { ...h, partitionLag, lag };
+            } catch (e) {
+                return { ...h, lagError: e instanceof Error ? e.message : String(e) };
+            }
+        }),
+    );
+}
+
+async function readEngineHealth(
     client: ClickHouseClient,
     database: string,
     streams: readonly string[],

@@ -15,6 +15,8 @@ import type { StreamSpec } from "../../schemas/model";
 import { EmbeddedClickHouse, openEmbedded } from "../harness/clickhouse";
 import { KafkaBroker, startKafka } from "../../runtime/kafka";
 import { pollUntil } from "../../runtime/process";
+import { lagReader } from "../../runtime/kafka-lag";
+import { defaultConsumerGroup } from "../../schemas/naming";
 
 const DB = "health";
 const PASSWORD_ENV = "KCS_TEST_HEALTH_KAFKA_PASSWORD";
@@ -115,6 +117,56 @@ describe("readIngestionHealth", () => {
         ]);
         assert.equal(c.messagesRead, 100);
         assert.ok(c.lastPollTime instanceof Date);
+    });
+
+    it("reads the consumer lag per partition from the broker: all of it before the stream consumes, none after", async () => {
+        await kafka.createTopic("health.lag", 3);
+        await kafka.produce(
+            "health.lag",
+            Array.from({ length: 60 }, (_, i) => event(i)),
+        );
+        const reader = lagReader(kafka.bootstrap);
+        // The planner's default group for the stream (no `consumer.group` in the spec).
+        const group = defaultConsumerGroup(DB, "hs_lag");
+        const lagOf = () => reader.lag(group, "health.lag");
+        const read = async () => (await readIngestionHealth(ch.client, DB, ["hs_lag"], lagOf))[0]!;
+        try {
+            const before = await read();
+            assert.equal(before.lag, 60);
+            assert.equal(before.partitionLag?.length, 3);
+            for (const p of before.partitionLag ?? []) {
+                assert.equal(p.committed, undefined, `partition ${p.partition}`);
+                assert.equal(p.lag, p.logEnd);
+            }
+            assert.equal(
+                (before.partitionLag ?? []).reduce((sum, p) => sum + p.logEnd, 0),
+                60,
+            );
+
+            await create(stream("hs_lag", "health.lag"), kafka.bootstrap);
+            const after = await pollUntil(
+                "hs_lag caught up",
+                read,
+                (h) => h.rowsIngested === 60 && h.lag === 0,
+            );
+            // A partition that got no message has nothing to commit (and no lag).
+            for (const p of after.partitionLag ?? []) assert.equal(p.committed ?? 0, p.logEnd);
+            assert.equal(
+                (after.partitionLag ?? []).reduce((sum, p) => sum + (p.committed ?? 0), 0),
+                60,
+            );
+
+            const broken = (
+                await readIngestionHealth(ch.client, DB, ["hs_lag"], () =>
+                    reader.lag(group, "health.no-such-topic"),
+                )
+            )[0]!;
+            assert.equal(broken.lag, undefined);
+            assert.match(broken.lagError ?? "", /health\.no-such-topic/);
+            assert.equal(broken.rowsIngested, 60, "the engine's part of the report is still there");
+        } finally {
+            await reader.close();
+        }
     });
 
     it("reports a topic that does not exist as an exception", async () => {

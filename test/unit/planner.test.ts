@@ -113,10 +113,10 @@ describe("planStream: creating", () => {
         );
     });
 
-    it("renders the Kafka table with broker list, topic, group, format, consumers, error mode and format settings", () => {
+    it("renders the Kafka table with broker list, topic, group, format, consumers, error mode and format settings (no LowCardinality: the target keeps it)", () => {
         assert.equal(
             sqls(plan)[7],
-            "CREATE TABLE IF NOT EXISTS `ingest`.`events_kafka` (`id` UInt64, `time` DateTime, `kind` LowCardinality(Nullable(String)), `value` Float64) " +
+            "CREATE TABLE IF NOT EXISTS `ingest`.`events_kafka` (`id` UInt64, `time` DateTime, `kind` Nullable(String), `value` Float64) " +
                 "ENGINE = Kafka SETTINGS kafka_broker_list = 'kafka-0.kafka:9092,kafka-1.kafka:9092', kafka_topic_list = 'test.events', " +
                 "kafka_group_name = 'clickhouse-ingest-events', kafka_format = 'JSONEachRow', kafka_num_consumers = 1, " +
                 "kafka_flush_interval_ms = 500, kafka_handle_error_mode = 'stream', input_format_skip_unknown_fields = 1 " +

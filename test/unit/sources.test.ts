@@ -1,13 +1,14 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { StreamSchemaError, validateStream } from "../../schemas/loader";
+import { StreamSchemaError, loadStreams, validateStream } from "../../schemas/loader";
 import { StreamInput } from "../../schemas/model";
 import {
     OBJECTS_AS_STRINGS,
     formatSourcePath,
     parseSourcePath,
     renderSources,
+    withoutLowCardinality,
 } from "../../schemas/sources";
 import { SqlInputError } from "../../schemas/sql";
 import { expectedState, planStream } from "../../components/ingestion/planner";
@@ -39,6 +40,34 @@ function render(input: StreamInput) {
     const spec = validateStream(input, "s.yaml").spec;
     return renderSources(spec, K);
 }
+
+describe("Kafka table column types", () => {
+    it("drop LowCardinality at any depth, and leave quoted text alone", () => {
+        const cases: Array<[string, string]> = [
+            ["LowCardinality(String)", "String"],
+            ["LowCardinality(Nullable(String))", "Nullable(String)"],
+            ["Array(LowCardinality(String))", "Array(String)"],
+            [
+                "Map(LowCardinality(String), Array(LowCardinality(FixedString(3))))",
+                "Map(String, Array(FixedString(3)))",
+            ],
+            ["Tuple(a LowCardinality(String), b UInt8)", "Tuple(a String, b UInt8)"],
+            ["Enum8('LowCardinality(x)' = 1, 'b' = 2)", "Enum8('LowCardinality(x)' = 1, 'b' = 2)"],
+            ["DateTime64(3, 'UTC')", "DateTime64(3, 'UTC')"],
+        ];
+        for (const [type, kafka] of cases) assert.equal(withoutLowCardinality(type), kafka, type);
+    });
+
+    it("every LowCardinality column of the shipped streams is plain in the Kafka table", () => {
+        let seen = 0;
+        for (const { spec } of loadStreams()) {
+            seen += spec.columns.filter((c) => c.type.includes("LowCardinality")).length;
+            for (const c of renderSources(spec, "k").kafkaColumns)
+                assert.doesNotMatch(c.type, /LowCardinality/, `${spec.name}.${c.name}`);
+        }
+        assert.ok(seen > 0, "the shipped streams have LowCardinality columns");
+    });
+});
 
 describe("parseSourcePath", () => {
     const cases: ReadonlyArray<readonly [string, readonly string[]]> = [
