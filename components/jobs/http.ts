@@ -111,7 +111,19 @@ export function requestArgs(
     target: RequestTarget,
     paths: JobPaths = JOB_PATHS,
 ): string[] {
+    const publicParams = Object.entries(step.params ?? {}).map(
+        ([k, v]) => [`param_${k}`, String(v)] as const,
+    );
+    const secrets = Object.entries(step.secretParams ?? {});
+    // The statement first, at a fixed place: a changed query then shows in a preview's diff as
+    // that one argument, old and new text in full.
+    const statement = step.input
+        ? ["--url-query", `query=${step.sql}`]
+        : secrets.length > 0
+          ? ["--form-string", `query=${step.sql}`]
+          : ["--data-raw", step.sql];
     const args = [
+        ...statement,
         "--silent",
         "--show-error",
         "--fail-with-body",
@@ -128,10 +140,6 @@ export function requestArgs(
     ];
     if (!step.readonlyUser) args.push("--url-query", `max_execution_time=${step.timeoutSeconds}`);
     if (target.verifyWithCa) args.push("--cacert", paths.caFile);
-    const publicParams = Object.entries(step.params ?? {}).map(
-        ([k, v]) => [`param_${k}`, String(v)] as const,
-    );
-    const secrets = Object.entries(step.secretParams ?? {});
     if (step.output) {
         args.push("--url-query", `default_format=${step.output.format}`);
         args.push("--output", step.output.file, "--create-dirs");
@@ -139,23 +147,21 @@ export function requestArgs(
             args.push("--url-query", "enable_http_compression=1", "-H", "Accept-Encoding: gzip");
     }
     if (step.input) {
-        // The statement in the URL, the file streamed as the body.
-        args.push("--url-query", `query=${step.sql}`);
+        // The statement in the URL, the file as the body. curl reads the file whole before sending
+        // it (`--upload-file` would append the file's name to the URL's path): the Job's memory
+        // must hold it; big files go through s3 or a URL.
         for (const [k, v] of publicParams) args.push("--url-query", `${k}=${v}`);
-        // curl reads the file whole before sending it (`--upload-file` would append the file's name
-        // to the URL's path): the Job's memory must hold it; big files go through s3 or a URL.
         args.push("--data-binary", `@${step.input.file}`);
         args.push("-H", "Content-Type: application/octet-stream");
         if (step.input.gzip) args.push("-H", "Content-Encoding: gzip");
     } else if (secrets.length > 0) {
         // Form fields: the secrets are read from their files by curl and sent in the body.
-        args.push("--form-string", `query=${step.sql}`);
         for (const [k, v] of publicParams) args.push("--form-string", `${k}=${v}`);
         for (const [k, file] of secrets) args.push("--form", `param_${k}=<${file}`);
     } else {
-        for (const [k, v] of publicParams) args.push("--url-query", `${k}=${v}`);
         // The statement is the body, as text (not a form: --data-raw sends it byte for byte).
-        args.push("-H", "Content-Type: text/plain; charset=UTF-8", "--data-raw", step.sql);
+        for (const [k, v] of publicParams) args.push("--url-query", `${k}=${v}`);
+        args.push("-H", "Content-Type: text/plain; charset=UTF-8");
     }
     args.push(`${target.url.replace(/\/+$/, "")}/`);
     return args;
