@@ -271,6 +271,11 @@ export function parseViewTarget(createQuery: string): string {
 
 export interface ObjectSummary {
     readonly engine: string;
+    /**
+     * A table's columns. A materialized view's are its query's result types (what its SELECT
+     * computes, e.g. String read from a Kafka column where the target keeps LowCardinality), so
+     * its summary is the query and the table it writes to, not columns.
+     */
     readonly columns: readonly string[];
     readonly sortingKey?: string;
     readonly partitionKey?: string;
@@ -323,7 +328,7 @@ function summarizeTable(t: ActualTable, strip: (s: string) => string): ObjectSum
     const mergeTree = t.engine.endsWith("MergeTree");
     return {
         engine: t.engineArgs ? `${t.engine}(${t.engineArgs})` : t.engine,
-        columns: t.columns.map(
+        columns: (t.engine === "MaterializedView" ? [] : t.columns).map(
             (c) =>
                 `${c.name} ${c.type}${c.defaultKind ? ` ${c.defaultKind} ${c.defaultExpression}` : ""}${c.comment ? ` COMMENT ${JSON.stringify(c.comment)}` : ""}`,
         ),
