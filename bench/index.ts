@@ -266,9 +266,25 @@ function limitTarget(
                       ? `; after start-up ${pct(ratios.pipelineSteadyOverLimit as number)}`
                       : "") +
                   (ratios.pipelineBatched100OverLimit !== null
-                      ? `; the same rows 100 per message: ${pct(ratios.pipelineBatched100OverLimit as number)} at ${batchedCpu ?? "?"} us per row, so the cost is per Kafka message`
+                      ? `; the same rows 100 per message: ${pct(ratios.pipelineBatched100OverLimit as number)} at ${batchedCpu ?? "?"} us per row${perMessageShare(pipeCpu, batchedCpu)}`
                       : ""),
     };
+}
+
+/**
+ * What the batched case says about where the CPU goes, computed from the two figures: the share
+ * of the pipeline's CPU per row that packing 100 rows per message removes.
+ */
+export function perMessageShare(
+    pipeCpu: number | undefined,
+    batchedCpu: number | undefined,
+): string {
+    if (pipeCpu === undefined || batchedCpu === undefined || pipeCpu <= 0) return "";
+    const share = Math.max(0, (pipeCpu - batchedCpu) / pipeCpu);
+    const saved = round(pipeCpu - batchedCpu, 1);
+    return share >= 0.5
+        ? `, so ${pct(share)} of the CPU per row (${saved} us) goes with the number of Kafka messages`
+        : `, so only ${pct(share)} of the CPU per row goes with the number of Kafka messages: most of it is per row`;
 }
 
 function naiveTarget(ratios: Record<string, Figure>): Target | undefined {
