@@ -6,7 +6,8 @@
  *                      [--consumer '<json>'] [--rate <msg/s>] [--duration <s>]
  *
  *   --quick       small sizes (100k messages, 10 s of latency, ...): the whole run in under 2 min
- *   --case        pipeline, naive, limit, latency, plan-cost (default: all, in that order)
+ *   --case        pipeline, naive, limit, baselines, latency, plan-cost (default: all, in that
+ *                 order)
  *   --n           messages produced ahead for the pipeline and rows of the bulk insert
  *   --out         where the JSON goes (default bench/results/<timestamp>.json)
  *   --consumer    consumer settings merged into the bench stream, e.g. '{"flushIntervalMs":250}'
@@ -40,6 +41,7 @@ import {
     withServer,
 } from "./cases/common";
 import { produceData } from "./cases/data";
+import { runBaselines } from "./cases/baselines";
 import { runLatency } from "./cases/latency";
 import { runLimit } from "./cases/limit";
 import { runNaive } from "./cases/naive";
@@ -52,6 +54,7 @@ const RUNNERS: Record<CaseName, (ctx: BenchContext) => Promise<CaseResult>> = {
     pipeline: runPipeline,
     naive: runNaive,
     limit: runLimit,
+    baselines: runBaselines,
     latency: runLatency,
     "plan-cost": runPlanCost,
 };
@@ -239,7 +242,28 @@ function ratiosOf(results: Map<CaseName, CaseResult>): Record<string, Figure> {
         pipelineOverBrokerConsume: pipe !== undefined && broker ? round(pipe / broker, 3) : null,
         pipelineCpuPerRowOverLimit:
             pipeCpu !== undefined && bulkCpu ? round(pipeCpu / bulkCpu, 2) : null,
+        ...baselineRatios(results),
     };
+}
+
+/**
+ * Rows per CPU second (every process that works for the rows: ClickHouse, the broker, and for the
+ * baselines the client) of the pipeline, and the pipeline's over each baseline's.
+ */
+function baselineRatios(results: Map<CaseName, CaseResult>): Record<string, Figure> {
+    const rows = fig(results, "pipeline", "rows");
+    const ch = fig(results, "pipeline", "clickhouseCpuSeconds");
+    const broker = fig(results, "pipeline", "brokerCpuSeconds") ?? 0;
+    const pipeline = rows !== undefined && ch ? rows / (ch + broker) : undefined;
+    const out: Record<string, Figure> = {
+        pipelineRowsPerCpuSecond: pipeline !== undefined ? round(pipeline) : null,
+    };
+    for (const mode of ["batching", "asyncInsert"]) {
+        const b = fig(results, "baselines", `${mode}RowsPerCpuSecond`);
+        out[`pipelineRowsPerCpuOver_${mode}`] =
+            pipeline !== undefined && b ? round(pipeline / b, 2) : null;
+    }
+    return out;
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(0)}%`;

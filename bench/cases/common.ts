@@ -22,7 +22,14 @@ import type { KafkaBroker } from "../../runtime/kafka";
 import { queryRows } from "../../components/ingestion/introspect";
 import { Producer, stringSerializers } from "../../runtime/kafka-client";
 
-export const CASE_NAMES = ["pipeline", "naive", "limit", "latency", "plan-cost"] as const;
+export const CASE_NAMES = [
+    "pipeline",
+    "naive",
+    "limit",
+    "baselines",
+    "latency",
+    "plan-cost",
+] as const;
 export type CaseName = (typeof CASE_NAMES)[number];
 
 export interface BenchOptions {
