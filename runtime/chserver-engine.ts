@@ -10,7 +10,13 @@ import * as path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { ChError, toChError } from "./chserver-errors";
-import { boundaryFor, firstKeyword, hasSecondStatement, trailingFormat } from "./chserver-sql";
+import {
+    boundaryFor,
+    firstKeyword,
+    hasSecondStatement,
+    isBinaryFormat,
+    trailingFormat,
+} from "./chserver-sql";
 
 interface NativeQueryResult {
     readonly bytes: Uint8Array;
@@ -268,7 +274,7 @@ export class ChdbEngine {
         database: string | undefined,
         settings: Settings,
     ): Promise<Outcome> {
-        if (SPOOLED_FORMATS.has(format.toLowerCase()))
+        if (isBinaryFormat(format))
             return this.runSpooledInsert(prefix, format, body, database, settings);
         return this.onConnection(database, settings, async (conn) => {
             const insert = new ChunkedInsert(
@@ -283,7 +289,11 @@ export class ChdbEngine {
             return { body: Buffer.alloc(0), format: undefined, summary: await insert.finish() };
         });
     }
-    /** A binary-format insert body, spooled to a file and inserted `FROM INFILE`. */
+    /**
+     * A binary-format insert body (isBinaryFormat): the addon's raw insert loses such bodies
+     * part-way (Parquet and Native bodies arrive cut short), so the body is written to a file and
+     * inserted with `FROM INFILE`, which reads it as the server reads a body.
+     */
     private async runSpooledInsert(
         prefix: string,
         format: string,
@@ -315,24 +325,6 @@ export class ChdbEngine {
         }
     }
 }
-
-/**
- * Binary formats: the addon's raw insert loses such bodies part-way (Parquet and Native bodies
- * arrive cut short), so the body is written to a file and inserted with `FROM INFILE`, which
- * reads it as the server reads a body.
- */
-const SPOOLED_FORMATS = new Set([
-    "native",
-    "parquet",
-    "arrow",
-    "arrowstream",
-    "orc",
-    "avro",
-    "msgpack",
-    "rowbinary",
-    "rowbinarywithnames",
-    "rowbinarywithnamesandtypes",
-]);
 
 /** One streamed insert body fed to raw inserts, chunk by chunk at row boundaries. */
 class ChunkedInsert {

@@ -37,7 +37,7 @@ import type { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 import { ChdbEngine, ENGINE_DEFAULTS, EngineFacts, Outcome } from "./chserver-engine";
 import { ChError, httpStatusOf, notImplemented, toChError } from "./chserver-errors";
-import { insertDataFormat, redact } from "./chserver-sql";
+import { insertDataFormat, isBinaryFormat, redact } from "./chserver-sql";
 
 /** URL parameters of the HTTP interface that are not settings. */
 const CONTROL_PARAMS = new Set([
@@ -75,22 +75,13 @@ const CONTENT_TYPES: Record<string, string> = {
     csvwithnames: "text/csv; charset=UTF-8; header=present",
     csvwithnamesandtypes: "text/csv; charset=UTF-8; header=present",
 };
-const BINARY_FORMATS = new Set([
-    "native",
-    "parquet",
-    "arrow",
-    "arrowstream",
-    "orc",
-    "avro",
-    "msgpack",
-]);
 
 function contentTypeOf(format: string | undefined): string {
     if (!format) return "text/plain; charset=UTF-8";
     const f = format.toLowerCase();
     if (CONTENT_TYPES[f]) return CONTENT_TYPES[f]!;
     if (f.startsWith("json")) return "application/json; charset=UTF-8";
-    if (f.startsWith("rowbinary") || BINARY_FORMATS.has(f)) return "application/octet-stream";
+    if (isBinaryFormat(f)) return "application/octet-stream";
     return "text/plain; charset=UTF-8";
 }
 

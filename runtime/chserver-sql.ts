@@ -71,6 +71,22 @@ export function trailingFormat(s: string): string | undefined {
  * For an INSERT whose data follows its text (`... FORMAT X` or `... VALUES`), the data format;
  * undefined when the statement takes no data (INSERT ... SELECT) or is no INSERT.
  */
+/** Binary data formats (answered as application/octet-stream; their insert bodies spooled). */
+const BINARY_FORMATS = new Set([
+    "native",
+    "parquet",
+    "arrow",
+    "arrowstream",
+    "orc",
+    "avro",
+    "msgpack",
+]);
+
+export function isBinaryFormat(format: string): boolean {
+    const f = format.toLowerCase();
+    return f.startsWith("rowbinary") || BINARY_FORMATS.has(f);
+}
+
 export function insertDataFormat(s: string): string | undefined {
     if (firstKeyword(s) !== "INSERT") return undefined;
     const tail = s.slice(-200);
