@@ -14,16 +14,13 @@ import {
 } from "../../components/ingestion/plan/rollup";
 import { PlanOptions, describePlan, planDrop } from "../../components/ingestion/planner";
 import { rehearse } from "../../components/ingestion/rehearse";
-import { validateStream } from "../../schemas/loader";
 import type { RollupSpec, StreamSpec } from "../../schemas/model";
-import { EmbeddedClickHouse, openEmbedded, queryRows } from "../harness/clickhouse";
+import { EmbeddedClickHouse, openEmbedded } from "../harness/clickhouse";
 import { KafkaBroker, startKafka } from "../../runtime/kafka";
 import { pollUntil } from "../../runtime/process";
+import { FAST_REJOIN_CONFIG, orders, ordersStream, tableKit } from "../harness/rollups";
 
 const DB = "rollcycle";
-const CONFIG =
-    "<clickhouse><kafka><session_timeout_ms>6000</session_timeout_ms><heartbeat_interval_ms>1000</heartbeat_interval_ms></kafka></clickhouse>\n";
-const COUNTRIES = ["DE", "FR", "US", "JP", "BR"];
 const JAN = Date.UTC(2026, 0, 1) / 1000;
 
 const rollup = (name: string, extra: Partial<RollupSpec> = {}): RollupSpec => ({
@@ -40,46 +37,15 @@ const rollup = (name: string, extra: Partial<RollupSpec> = {}): RollupSpec => ({
     ...extra,
 });
 
-function streamSpec(
+const streamSpec = (
     name: string,
     topic: string,
     rollups: RollupSpec[],
     extra: Record<string, unknown> = {},
-): StreamSpec {
-    return validateStream(
-        {
-            name,
-            topic: { name: topic, partitions: 2 },
-            columns: [
-                { name: "order_id", type: "UInt64", source: "id" },
-                { name: "order_time", type: "DateTime('UTC')", source: "ts" },
-                { name: "country", type: "LowCardinality(String)" },
-                { name: "customer_id", type: "UInt64" },
-                { name: "amount", type: "UInt32" },
-            ],
-            orderBy: ["country", "order_time"],
-            partitionBy: "toYYYYMM(order_time)",
-            consumer: { flushIntervalMs: 500 },
-            rollups,
-            ...extra,
-        },
-        `${name}.yaml`,
-    ).spec;
-}
+): StreamSpec => ordersStream(name, { name: topic, partitions: 2 }, rollups, extra);
 
 /** Orders `from` .. `from + n - 1`, one second apart from JAN (ids and times unique). */
-const batch = (from: number, n: number) =>
-    Array.from({ length: n }, (_, k) => {
-        const i = from + k;
-        const ts = new Date((JAN + i) * 1000).toISOString().slice(0, 19).replace("T", " ");
-        return JSON.stringify({
-            id: i,
-            ts,
-            country: COUNTRIES[(i * 7) % COUNTRIES.length],
-            customer_id: (i * 31) % 977,
-            amount: (i * 13) % 5_000,
-        });
-    });
+const batch = (from: number, n: number) => orders(from, n, JAN);
 
 describe("rollups through rebuild, rename, interrupted runs and detached objects", () => {
     let kafka: KafkaBroker;
@@ -89,16 +55,7 @@ describe("rollups through rebuild, rename, interrupted runs and detached objects
         kafkaBrokers: kafka.bootstrap,
         allowDestructiveChanges: allow,
     });
-    const rows = (sql: string) => queryRows<Record<string, unknown>>(ch.client, sql);
-    const count = async (table: string) =>
-        Number((await rows(`SELECT count() AS n FROM ${DB}.${table}`))[0]!["n"]);
-    const waitRows = (table: string, n: number) =>
-        pollUntil(
-            `${n} rows in ${table}`,
-            () => count(table),
-            (c) => c >= n,
-            180_000,
-        );
+    const { rows, count, waitRows } = tableKit(() => ch.client, DB);
     const tablesLike = async (prefix: string) =>
         (
             await rows(
@@ -141,7 +98,7 @@ describe("rollups through rebuild, rename, interrupted runs and detached objects
 
     before(async () => {
         kafka = await startKafka();
-        ch = await openEmbedded(undefined, { configXml: CONFIG });
+        ch = await openEmbedded(undefined, { configXml: FAST_REJOIN_CONFIG });
     });
     after(async () => {
         await ch?.close();

@@ -16,19 +16,12 @@ import {
     PlanOptions,
     describePlan,
 } from "../../components/ingestion/planner";
-import { validateStream } from "../../schemas/loader";
 import type { RollupSpec, StreamSpec } from "../../schemas/model";
-import { EmbeddedClickHouse, openEmbedded, queryRows } from "../harness/clickhouse";
+import { EmbeddedClickHouse, openEmbedded } from "../harness/clickhouse";
 import { KafkaBroker, startKafka } from "../../runtime/kafka";
-import { pollUntil } from "../../runtime/process";
+import { FAST_REJOIN_CONFIG, orders, ordersStream, tableKit } from "../harness/rollups";
 
 const DB = "rollups";
-// A recreated Kafka table's consumer waits until the dropped one's group membership times out:
-// 6 s here instead of librdkafka's 45 s.
-const CONFIG =
-    "<clickhouse><kafka><session_timeout_ms>6000</session_timeout_ms><heartbeat_interval_ms>1000</heartbeat_interval_ms></kafka></clickhouse>\n";
-const COUNTRIES = ["DE", "FR", "US", "JP", "BR"];
-
 const PER_MINUTE: RollupSpec = {
     name: "per_minute",
     time: "order_time",
@@ -44,40 +37,11 @@ const PER_MINUTE: RollupSpec = {
     backfill: false,
 };
 
-function streamSpec(name: string, rollups: RollupSpec[] | undefined): StreamSpec {
-    return validateStream(
-        {
-            name,
-            topic: { name: `rollups.${name}`, partitions: 3 },
-            columns: [
-                { name: "order_id", type: "UInt64", source: "id" },
-                { name: "order_time", type: "DateTime('UTC')", source: "ts" },
-                { name: "country", type: "LowCardinality(String)" },
-                { name: "customer_id", type: "UInt64" },
-                { name: "amount", type: "UInt32" },
-            ],
-            orderBy: ["country", "order_time"],
-            partitionBy: "toYYYYMMDD(order_time)",
-            consumer: { flushIntervalMs: 500 },
-            ...(rollups ? { rollups } : {}),
-        },
-        `${name}.yaml`,
-    ).spec;
-}
-
-/** Order `i` of a batch starting at `startSec` (UTC seconds): one second apart. */
-function order(i: number, startSec: number): string {
-    const ts = new Date((startSec + i) * 1000).toISOString().slice(0, 19).replace("T", " ");
-    return JSON.stringify({
-        id: i,
-        ts,
-        country: COUNTRIES[(i * 7) % COUNTRIES.length],
-        customer_id: (i * 31) % 977,
-        amount: (i * 13) % 5_000,
+const streamSpec = (name: string, rollups: RollupSpec[] | undefined): StreamSpec =>
+    ordersStream(name, { name: `rollups.${name}`, partitions: 3 }, rollups, {
+        partitionBy: "toYYYYMMDD(order_time)",
     });
-}
-const batch = (from: number, n: number, startSec: number) =>
-    Array.from({ length: n }, (_, k) => order(from + k, startSec));
+const batch = orders;
 const JAN = Date.UTC(2026, 0, 1) / 1000;
 const FEB = Date.UTC(2026, 1, 1) / 1000;
 const MAR = Date.UTC(2026, 2, 1) / 1000;
@@ -90,16 +54,7 @@ describe("rollups: Kafka -> target -> rollup view, equal to the GROUP BY over th
         kafkaBrokers: kafka.bootstrap,
         allowDestructiveChanges: allow,
     });
-    const rows = (sql: string) => queryRows<Record<string, unknown>>(ch.client, sql);
-    const count = async (table: string) =>
-        Number((await rows(`SELECT count() AS n FROM ${DB}.${table}`))[0]!["n"]);
-    const waitRows = (table: string, n: number) =>
-        pollUntil(
-            `${n} rows in ${table}`,
-            () => count(table),
-            (c) => c >= n,
-            180_000,
-        );
+    const { rows, count, waitRows } = tableKit(() => ch.client, DB);
     /** Both result sets, whole; with `where`, only their rows matching it. */
     async function assertRollupEqualsRaw(spec: StreamSpec, rollup: string, where = "1") {
         const wrap = (sql: string) => `SELECT * FROM (${sql}) WHERE ${where}`;
@@ -112,7 +67,7 @@ describe("rollups: Kafka -> target -> rollup view, equal to the GROUP BY over th
 
     before(async () => {
         kafka = await startKafka();
-        ch = await openEmbedded(undefined, { configXml: CONFIG });
+        ch = await openEmbedded(undefined, { configXml: FAST_REJOIN_CONFIG });
     });
     after(async () => {
         await ch?.close();
