@@ -243,6 +243,21 @@ function ratiosOf(results: Map<CaseName, CaseResult>): Record<string, Figure> {
         pipelineCpuPerRowOverLimit:
             pipeCpu !== undefined && bulkCpu ? round(pipeCpu / bulkCpu, 2) : null,
         ...baselineRatios(results),
+        ...floorRatios(results),
+    };
+}
+
+/** The pipeline against the engine's own floor (the same messages through the views, no Kafka). */
+function floorRatios(results: Map<CaseName, CaseResult>): Record<string, Figure> {
+    const steady = fig(results, "pipeline", "steadyRowsPerSec");
+    const pipeCpu = fig(results, "pipeline", "clickhouseCpuUsPerRow");
+    const floor = fig(results, "limit", "floorRowsPerSec");
+    const floorCpu = fig(results, "limit", "floorClickhouseCpuUsPerRow");
+    return {
+        pipelineSteadyOverEngineFloor:
+            steady !== undefined && floor ? round(steady / floor, 3) : null,
+        pipelineCpuPerRowOverEngineFloor:
+            pipeCpu !== undefined && floorCpu ? round(pipeCpu / floorCpu, 2) : null,
     };
 }
 

@@ -5,6 +5,11 @@
  *   stream over HTTP into a fresh table with exactly the target's generated DDL, parsed with the
  *   stream's format settings. The pipeline parses the same JSON and writes the same table, so this
  *   is the ceiling it is compared with.
+ * - Engine floor: the same raw messages (source field names, as produced) inserted in bulk into the
+ *   stream's objects exactly as the planner makes them, with its placeholder for the Kafka table (a
+ *   Null table with the Kafka table's columns and virtual columns, the views attached): the
+ *   engine's own cost of parsing the messages, running the views and writing the target, without
+ *   Kafka. What the pipeline costs beyond it is the Kafka engine's.
  * - Broker: Kafka's own consumer perf tool (org.apache.kafka.tools.ConsumerPerformance) reading the
  *   produced messages, i.e. how fast any consumer could get them.
  */
@@ -14,18 +19,27 @@ import { finished } from "node:stream/promises";
 import { kafkaLibDir } from "../../runtime/kafka";
 import { caseSeconds, elapsedMs, fmt, log, now, round } from "./clock";
 import {
+    BENCH_DB,
     BenchContext,
     CaseResult,
     Figure,
+    benchStream,
     countRows,
     formatSettingsOf,
+    planOptions,
+    targetRef,
+    withServer,
     withTargetTable,
 } from "./common";
+import { applyPlan } from "../../components/ingestion/apply";
+import { planStream, streamObjectNames } from "../../components/ingestion/planner";
+import { quoteIdent } from "../../schemas/sql";
 import { clickhouseCpuUsPerRow, cpuMeter, interferenceNotes } from "./cpu";
 
 export async function runLimit(ctx: BenchContext): Promise<CaseResult> {
     const started = now();
     const bulk = await bulkInsert(ctx);
+    const floor = await engineFloor(ctx);
     const data = await ctx.data();
     log(`limit: broker consume rate with ConsumerPerformance (${fmt(data.count)} records)`);
     const perf = await consumerPerformance(ctx, data.topic, data.count);
@@ -38,6 +52,9 @@ export async function runLimit(ctx: BenchContext): Promise<CaseResult> {
         bulkClickhouseCpuSeconds: bulk.clickhouseCpuSeconds,
         bulkClickhouseCpuUsPerRow: bulk.clickhouseCpuUsPerRow,
         bulkOtherCpuSeconds: bulk.otherCpuSeconds,
+        floorRowsPerSec: floor.rowsPerSec,
+        floorSeconds: floor.seconds,
+        floorClickhouseCpuUsPerRow: floor.clickhouseCpuUsPerRow,
         brokerMsgPerSec: perf.msgPerSec,
         brokerMbPerSec: perf.mbPerSec,
         brokerFetchMsgPerSec: perf.fetchMsgPerSec,
@@ -50,6 +67,7 @@ export async function runLimit(ctx: BenchContext): Promise<CaseResult> {
         details: { consumerPerformance: perf.raw },
         notes: [
             ...bulk.notes,
+            ...floor.notes,
             "broker: brokerMsgPerSec includes the group join (brokerRebalanceMs); brokerFetchMsgPerSec excludes it",
         ],
     };
@@ -89,6 +107,44 @@ async function bulkInsert(ctx: BenchContext) {
             benchCpuSeconds: used.bench,
             otherCpuSeconds: used.other,
             notes: interferenceNotes(used, ms),
+        };
+    });
+}
+
+/** The raw messages through the stream's views into its target, the Kafka table a Null table. */
+async function engineFloor(ctx: BenchContext) {
+    const data = await ctx.data();
+    const spec = benchStream(ctx, { topic: data.topic, group: "bench-floor" });
+    return withServer(ctx, "limit-floor", async (server, client) => {
+        const plan = planStream(spec, undefined, planOptions(ctx));
+        // The plan builds the views on a Null placeholder, then swaps in the Kafka table: stop
+        // before the swap.
+        const swap = plan.statements.findIndex((st) => st.sql.startsWith("DROP TABLE IF EXISTS"));
+        if (swap < 0) throw new Error("limit: the plan has no Kafka-table swap to stop before");
+        await applyPlan(client, { ...plan, statements: plan.statements.slice(0, swap) });
+        const kafkaTable = `${quoteIdent(BENCH_DB)}.${quoteIdent(streamObjectNames(spec.name).kafka)}`;
+        log(`limit: engine floor: ${fmt(data.count)} raw messages through the views, no Kafka`);
+        const cpu = cpuMeter(server, ctx.kafka);
+        const t0 = now();
+        const result = await client.exec({
+            query: `INSERT INTO ${kafkaTable} FORMAT JSONEachRow`,
+            values: fs.createReadStream(data.messagesFile, { highWaterMark: 1 << 20 }),
+            clickhouse_settings: formatSettingsOf(spec),
+        });
+        result.stream.resume();
+        await finished(result.stream);
+        const ms = elapsedMs(t0);
+        const used = cpu();
+        const rows = await countRows(client, targetRef(spec));
+        if (rows !== data.count)
+            throw new Error(`limit: engine floor wrote ${rows} rows, expected ${data.count}`);
+        const rowsPerSec = (rows / ms) * 1000;
+        log(`limit: engine floor ${fmt(rowsPerSec)} rows/s`);
+        return {
+            seconds: round(ms / 1000, 2),
+            rowsPerSec: round(rowsPerSec),
+            clickhouseCpuUsPerRow: clickhouseCpuUsPerRow(used, rows),
+            notes: interferenceNotes(used, ms).map((n) => `engine floor: ${n}`),
         };
     });
 }
