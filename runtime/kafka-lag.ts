@@ -20,13 +20,26 @@ export function lagReader(bootstrap: string): LagReader {
         bootstrapBrokers: bootstrap.split(","),
         retries: 2,
     });
+    // A topic's partitions, asked once per reader: the latency benchmark polls lag every 50 ms.
+    const known = new Map<string, Promise<number[]>>();
+    const partitionsOf = (topic: string): Promise<number[]> => {
+        let found = known.get(topic);
+        if (!found) {
+            found = admin.metadata({ topics: [topic] }).then((meta) => {
+                const count = meta.topics.get(topic)?.partitionsCount ?? 0;
+                if (count === 0)
+                    throw new Error(`topic ${topic} has no partitions (or does not exist)`);
+                return [...Array(count).keys()];
+            });
+            // A failed lookup (the topic not there yet) is asked again next time.
+            found.catch(() => known.delete(topic));
+            known.set(topic, found);
+        }
+        return found;
+    };
     return {
         async lag(group, topic) {
-            const meta = await admin.metadata({ topics: [topic] });
-            const count = meta.topics.get(topic)?.partitionsCount ?? 0;
-            if (count === 0)
-                throw new Error(`topic ${topic} has no partitions (or does not exist)`);
-            const partitions = [...Array(count).keys()];
+            const partitions = await partitionsOf(topic);
             const [ends, groups] = await Promise.all([
                 admin.listOffsets({
                     topics: [

@@ -74,8 +74,8 @@ function queryProblems(
             problems.push({ file, path: `parameters.${name}`, message: refusal(e) });
         }
     }
-    if (problems.length > 0) return problems;
-    if (q.import) return problems;
+    // An import's statement is the stack's own (see above).
+    if (problems.length > 0 || q.import) return problems;
     const sql = (q.sql ?? "").trim().replace(/;\s*$/, "");
     const select = /^(\(|SELECT\b|WITH\b)/i.test(sql);
     try {
